@@ -1,0 +1,90 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"log/syslog"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+)
+
+// daemonReadyTimeout bounds how long the -daemon parent waits for its child
+// to be listening before it exits.
+const daemonReadyTimeout = 5 * time.Second
+
+// daemonize starts this program again as a detached child (new session,
+// working directory /, umask 0, standard streams on /dev/null) and exits 0,
+// as epmd -daemon does after its double fork. Unlike the C epmd's parent,
+// it first waits until the child listens (or has given up), so that erl,
+// which registers right after starting epmd, never races it.
+func daemonize() int {
+	exe, err := os.Executable()
+	if err != nil {
+		return 1
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 1
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 1
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), envDaemonChild+"=3")
+	cmd.Dir = "/"
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	old := syscall.Umask(0)
+	err = cmd.Start()
+	syscall.Umask(old)
+	w.Close()
+	if err != nil {
+		return 1
+	}
+	_ = cmd.Process.Release()
+	_ = r.SetReadDeadline(time.Now().Add(daemonReadyTimeout))
+	var b [1]byte
+	_, _ = r.Read(b[:])
+	return 0
+}
+
+// daemonReady tells a waiting -daemon parent that the child is listening
+// (or will not be), and forgets the pipe.
+func daemonReady(bool) {
+	v, ok := os.LookupEnv(envDaemonChild)
+	if !ok {
+		return
+	}
+	os.Unsetenv(envDaemonChild)
+	fd, err := strconv.Atoi(v)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "daemon-ready")
+	_, _ = f.Write([]byte{1})
+	_ = f.Close()
+}
+
+// newLogger returns the server's logger: the C debug format on stderr, or,
+// for a daemon, syslog (without the time stamp), as the C epmd does.
+func newLogger(c *config, stderr io.Writer) (*slog.Logger, func()) {
+	if c.daemon {
+		w, err := syslog.New(syslog.LOG_ERR|syslog.LOG_DAEMON, "epmd")
+		if err != nil {
+			return slog.New(slog.DiscardHandler), func() {}
+		}
+		h := epmd.NewDebugHandler(w, c.debug)
+		h.Syslog = true
+		return slog.New(h), func() { _ = w.Close() }
+	}
+	return slog.New(epmd.NewDebugHandler(stderr, c.debug)), func() {}
+}

@@ -1,0 +1,249 @@
+// Command chaos-epmd is an Erlang Port Mapper Daemon with the C epmd's
+// command line, wire protocol and behaviour, and a fault injector inside.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit status.
+func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	c, err := parseArgs(args, getenv)
+	if err != nil {
+		fmt.Fprint(stderr, usageText)
+		return 1
+	}
+	cl := &epmd.Client{Port: c.port}
+	switch c.act {
+	case actNames:
+		return names(cl, &epmd.NamesReq{}, false, stdout, stderr)
+	case actStarted:
+		return names(cl, &epmd.NamesReq{}, true, stdout, stderr)
+	case actDump:
+		return names(cl, &epmd.DumpReq{}, false, stdout, stderr)
+	case actKill:
+		return kill(cl, stdout, stderr)
+	case actStop:
+		return stop(cl, c.stopName, stdout, stderr)
+	}
+	return serve(c, stderr)
+}
+
+// dial connects as the C client does; on failure it prints the C message
+// (unless silent) and reports false.
+func dial(cl *epmd.Client, silent bool, stderr io.Writer) (net.Conn, bool) {
+	conn, err := cl.Dial(context.Background())
+	if err != nil {
+		if !silent {
+			fmt.Fprint(stderr, "epmd: Cannot connect to local epmd\n")
+		}
+		return nil, false
+	}
+	return conn, true
+}
+
+// names runs -names, -started and -dump: the header and the raw reply go
+// to stdout in one write at exit, as C's buffered stdio does on a pipe.
+func names(cl *epmd.Client, req epmd.Message, silent bool, stdout, stderr io.Writer) int {
+	conn, ok := dial(cl, silent, stderr)
+	if !ok {
+		return 1
+	}
+	defer conn.Close()
+	var out bytes.Buffer
+	defer func() {
+		if !silent && out.Len() > 0 {
+			_, _ = stdout.Write(out.Bytes())
+		}
+	}()
+	if _, err := conn.Write(epmd.AppendFrame(nil, req)); err != nil {
+		out.WriteString("epmd: Can't write to epmd\n")
+		return 1
+	}
+	var port [4]byte
+	if n, err := conn.Read(port[:]); n != 4 || err != nil {
+		out.WriteString("epmd: no response from local epmd\n")
+		return 1
+	}
+	fmt.Fprintf(&out, "epmd: up and running on port %d with data:\n", int32(uint32(port[0])<<24|uint32(port[1])<<16|uint32(port[2])<<8|uint32(port[3])))
+	_, _ = io.Copy(&out, conn)
+	return 0
+}
+
+// readFill reads len(buf) bytes as epmd_cli.c's read_fill: the count on
+// success, 0 on EOF (whatever arrived before it), -1 on error.
+func readFill(conn net.Conn, buf []byte) int {
+	got := 0
+	for got < len(buf) {
+		n, err := conn.Read(buf[got:])
+		got += n
+		if got == len(buf) {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0
+			}
+			return -1
+		}
+	}
+	return len(buf)
+}
+
+func kill(cl *epmd.Client, stdout, stderr io.Writer) int {
+	conn, ok := dial(cl, false, stderr)
+	if !ok {
+		return 1
+	}
+	defer conn.Close()
+	if _, err := conn.Write(epmd.AppendFrame(nil, &epmd.KillReq{})); err != nil {
+		fmt.Fprint(stdout, "epmd: Can't write to epmd\n")
+		return 1
+	}
+	var buf [2]byte
+	switch readFill(conn, buf[:]) {
+	case 2:
+		if string(buf[:]) == "OK" {
+			fmt.Fprint(stdout, "Killed\n")
+			return 0
+		}
+		fmt.Fprint(stdout, "Killing not allowed - living nodes in database.\n")
+	case -1:
+		fmt.Fprint(stdout, "epmd: failed to read answer from local epmd\n")
+	default:
+		fmt.Fprint(stdout, "epmd: local epmd responded with <>\n")
+	}
+	return 1
+}
+
+func stop(cl *epmd.Client, name string, stdout, stderr io.Writer) int {
+	if len(name) > 1000 {
+		fmt.Fprint(stdout, "epmd: Name too long!")
+		return 1
+	}
+	conn, ok := dial(cl, false, stderr)
+	if !ok {
+		return 1
+	}
+	defer conn.Close()
+	if _, err := conn.Write(epmd.AppendFrame(nil, &epmd.StopReq{Name: name})); err != nil {
+		fmt.Fprint(stdout, "epmd: Can't write to epmd\n")
+		return 1
+	}
+	var buf [7]byte
+	switch readFill(conn, buf[:]) {
+	case 7:
+		s := buf[:]
+		if i := bytes.IndexByte(s, 0); i >= 0 {
+			s = s[:i]
+		}
+		fmt.Fprintf(stdout, "%s\n", s)
+		return 0
+	case -1:
+		fmt.Fprint(stdout, "epmd: failed to read answer from local epmd\n")
+	default:
+		fmt.Fprint(stdout, "epmd: local epmd responded with <>\n")
+	}
+	return 1
+}
+
+// serve runs the daemon. It never writes to stdout.
+func serve(c *config, stderr io.Writer) int {
+	// As the C epmd: a closed stderr or peer must not kill the server.
+	signal.Ignore(syscall.SIGPIPE)
+	if c.daemon && !c.daemonChild {
+		return daemonize()
+	}
+	logger, closeLog := newLogger(c, stderr)
+	defer closeLog()
+	logger.LogAttrs(context.Background(), epmd.LevelDebug1, "epmd running", slog.Bool("daemon", c.daemon))
+
+	var mws []epmd.Middleware
+	if c.packetTimeout > 0 {
+		mws = append(mws, epmd.PacketTimeout(c.packetTimeout))
+	}
+	if c.delayAccept > 0 {
+		mws = append(mws, epmd.DelayAccept(c.delayAccept))
+	}
+	if c.delayWrite > 0 {
+		mws = append(mws, epmd.DelayWrite(c.delayWrite))
+	}
+	reg := &epmd.MemRegistry{}
+	if c.debug > 0 {
+		reg.UnregMemory = epmd.DebugUnregMemory
+	}
+	srv := &epmd.Server{
+		Port:                c.port & 0xffff,
+		Address:             c.address,
+		Registry:            reg,
+		Middleware:          mws,
+		RelaxedCommandCheck: c.relaxed,
+		Logger:              logger,
+	}
+	raiseFileLimit()
+
+	var ls []net.Listener
+	var err error
+	if c.systemd {
+		ls, err = systemdListeners()
+	} else {
+		ls, err = epmd.Listen(context.Background(), c.address, c.port, logger)
+	}
+	if err != nil {
+		daemonReady(false)
+		if errors.Is(err, epmd.ErrAddrInUse) {
+			return 0
+		}
+		logger.LogAttrs(context.Background(), epmd.LevelAlways, err.Error())
+		return 1
+	}
+	daemonReady(true)
+	if c.systemd {
+		sdNotify("READY=1\nSTATUS=Processing port mapping requests...\nMAINPID=" + fmt.Sprint(os.Getpid()))
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		_ = srv.Close()
+	}()
+	if c.daemon {
+		signal.Ignore(syscall.SIGHUP)
+	}
+	err = srv.ServeAll(ls)
+	status := 0
+	if !errors.Is(err, epmd.ErrServerKilled) && !errors.Is(err, epmd.ErrServerClosed) {
+		logger.LogAttrs(context.Background(), epmd.LevelAlways, "serve", slog.Any("err", err))
+		status = 1
+	}
+	if c.systemd {
+		sdNotify(fmt.Sprintf("STATUS=Exited.\nERRNO=%d", status))
+	}
+	return status
+}
+
+// raiseFileLimit raises the soft limit on open files to the hard limit:
+// the only bound on connections is the process's descriptor limit.
+func raiseFileLimit() {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+}

@@ -1,0 +1,151 @@
+package epmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+)
+
+// DefaultPort is epmd's well-known port.
+const DefaultPort = 4369
+
+// MaxListenSockets is the most sockets the C epmd listens on
+// (MAX_LISTEN_SOCKETS), the two loopbacks included.
+const MaxListenSockets = 16
+
+// ErrAddrInUse is wrapped by Listen's error when the port is taken on one
+// of the addresses: another epmd is running there. The epmd command exits
+// 0 then, silently, so that erl can start it every time.
+var ErrAddrInUse = errors.New("address already in use")
+
+// ListenAddrs returns the addresses the C epmd binds for an -address list
+// (tokens separated by commas or spaces): 0.0.0.0 and :: when the list is
+// empty; otherwise 127.0.0.1 and ::1 first, then the listed addresses,
+// without repeating the two loopbacks. nonfatal is how many leading
+// addresses may fail to bind without error. Each token is tried as IPv6
+// first, then IPv4; what parses as neither is an error, and so is a list
+// that needs more than MaxListenSockets sockets.
+func ListenAddrs(address string) (addrs []netip.Addr, nonfatal int, err error) {
+	tokens := strings.FieldsFunc(address, func(r rune) bool { return r == ',' || r == ' ' })
+	if len(tokens) == 0 {
+		return []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}, 0, nil
+	}
+	lo4 := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	addrs = []netip.Addr{lo4, netip.IPv6Loopback()}
+	for _, t := range tokens {
+		a, err := netip.ParseAddr(t)
+		if err != nil || a.Zone() != "" {
+			return nil, 0, fmt.Errorf("cannot parse IP address %q", t)
+		}
+		if a == lo4 || a == netip.IPv6Loopback() {
+			continue
+		}
+		addrs = append(addrs, a)
+		if len(addrs) >= MaxListenSockets {
+			return nil, 0, fmt.Errorf("cannot listen on more than %d IP addresses", MaxListenSockets)
+		}
+	}
+	return addrs, 2, nil
+}
+
+// Listen opens the listeners the C epmd opens for an -address list and a
+// port (see ListenAddrs). A port in use on any address gives an error
+// wrapping ErrAddrInUse; a failed bind is fatal except on the two implicit
+// loopbacks, whose failures go to log (nil discards them). Addresses of a
+// family the kernel lacks are skipped. IPv6 sockets are IPv6-only.
+func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]net.Listener, error) {
+	addrs, nonfatal, err := ListenAddrs(address)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	port &= 0xffff
+	var ls []net.Listener
+	fail := func(err error) ([]net.Listener, error) {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+		return nil, err
+	}
+	var lc net.ListenConfig
+	for i, a := range addrs {
+		network := "tcp4"
+		if a.Is6() {
+			network = "tcp6"
+		}
+		hostport := netip.AddrPortFrom(a, uint16(port)).String()
+		l, err := lc.Listen(ctx, network, hostport)
+		if err == nil {
+			ls = append(ls, l)
+			continue
+		}
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			log.LogAttrs(ctx, LevelDebug1, "there is already a epmd running",
+				slog.Int("port", port), slog.String("addr", a.String()))
+			return fail(fmt.Errorf("there is already a epmd running at port %d on ipaddr %s: %w", port, a, ErrAddrInUse))
+		case errors.Is(err, syscall.EAFNOSUPPORT), errors.Is(err, syscall.EPROTONOSUPPORT):
+			continue
+		case i < nonfatal:
+			log.LogAttrs(ctx, LevelAlways, "failed to bind", slog.String("addr", a.String()), slog.Any("err", err))
+			continue
+		}
+		return fail(fmt.Errorf("failed to bind on ipaddr %s: %w", a, unwrapSyscall(err)))
+	}
+	if len(ls) == 0 {
+		return nil, errors.New("unable to bind any address")
+	}
+	return ls, nil
+}
+
+// unwrapSyscall reduces a net.OpError to its errno, whose text is the C
+// strerror text.
+func unwrapSyscall(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}
+
+// ListenAndServe listens as Listen does on s.Address and s.Port (4369 when
+// 0) and serves every listener until Shutdown, Close or KILL_REQ.
+func (s *Server) ListenAndServe() error {
+	port := s.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	s.init()
+	ls, err := Listen(context.Background(), s.Address, port, s.log)
+	if err != nil {
+		return err
+	}
+	return s.ServeAll(ls)
+}
+
+// ServeAll serves every listener in ls (as Serve) and returns when all
+// have stopped, with the first error.
+func (s *Server) ServeAll(ls []net.Listener) error {
+	errs := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { errs <- s.Serve(l) }()
+	}
+	var first error
+	for range ls {
+		err := <-errs
+		if first == nil {
+			first = err
+		}
+		if !errors.Is(err, ErrServerClosed) && !errors.Is(err, ErrServerKilled) {
+			_ = s.Close()
+		}
+	}
+	return first
+}

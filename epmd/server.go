@@ -1,0 +1,528 @@
+package epmd
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// DefaultPacketTimeout is how long a connection that is not a registration
+// may stay idle before the server closes it (CLOSE_TIMEOUT in the C epmd).
+const DefaultPacketTimeout = 60 * time.Second
+
+// inbufSize is the C epmd's input buffer (INBUF_SIZE); a first read asks
+// for at most inbufSize-1 bytes.
+const inbufSize = 3 * MaxNameBytes
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown
+// or Close.
+var ErrServerClosed = errors.New("epmd: server closed")
+
+// Server is an epmd. Its zero value serves the protocol with an in-memory
+// registry and the C epmd's defaults.
+type Server struct {
+	// Port is the port reported in NAMES and DUMP replies and the port
+	// ListenAndServe binds. 0 means 4369 for ListenAndServe and, in
+	// replies, the local port of the connection.
+	Port int
+	// Address is the -address list for ListenAndServe (see Listen); empty
+	// means all IPv4 and IPv6 addresses.
+	Address string
+	// Registry is the node table; nil means a new MemRegistry.
+	Registry Registry
+	// Middleware wraps the protocol handler, the first outermost.
+	Middleware []Middleware
+	// PacketTimeout closes connections that are not registrations after
+	// that long without data; 0 means DefaultPacketTimeout.
+	PacketTimeout time.Duration
+	// RelaxedCommandCheck allows KILL while nodes are registered, and STOP.
+	RelaxedCommandCheck bool
+	// Logger receives the server's log, at the levels LevelAlways,
+	// LevelDebug1, LevelDebug2 and LevelDebug3; nil discards it.
+	Logger *slog.Logger
+
+	initOnce  sync.Once
+	handler   Handler
+	reg       Registry
+	log       *slog.Logger
+	logLevels [4]bool // enabled: always, -d, -d -d, -d -d -d
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	conns     map[uint64]*Conn
+	done      chan struct{}
+	killed    atomic.Bool
+	wg        sync.WaitGroup
+	nextID    atomic.Uint64
+	ctx       context.Context
+	cancel    context.CancelFunc
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.reg = s.Registry
+		if s.reg == nil {
+			s.reg = &MemRegistry{}
+		}
+		s.handler = Chain(core{s}, s.Middleware...)
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.New(slog.DiscardHandler)
+		}
+		for i, l := range []slog.Level{LevelAlways, LevelDebug1, LevelDebug2, LevelDebug3} {
+			s.logLevels[i] = s.log.Enabled(context.Background(), l)
+		}
+		s.listeners = make(map[*net.Listener]struct{})
+		s.conns = make(map[uint64]*Conn)
+		s.done = make(chan struct{})
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+	})
+}
+
+// NodeTable returns the server's node table, for inspection.
+func (s *Server) NodeTable() Registry {
+	s.init()
+	return s.reg
+}
+
+// Conn is a client connection, as seen by the handler chain.
+type Conn struct {
+	// ID identifies the connection within its server, from 1.
+	ID uint64
+	// FD is the socket's file descriptor (shown by DUMP).
+	FD int
+	// RemoteAddr and LocalAddr are the peer's and the socket's addresses.
+	RemoteAddr, LocalAddr netip.AddrPort
+	// IsLocal reports whether the peer counts as local: 127/8, ::1, or
+	// the socket's own address. Only local peers may register, dump,
+	// kill or stop.
+	IsLocal bool
+
+	nc            net.Conn
+	packetTimeout atomic.Int64 // time.Duration
+	release       func()
+	kept          bool
+	closed        atomic.Bool
+}
+
+// SetPacketTimeout sets how long the connection may stay idle while its
+// request is read, instead of the server's PacketTimeout.
+func (c *Conn) SetPacketTimeout(d time.Duration) { c.packetTimeout.Store(int64(d)) }
+
+// keep makes the connection a registration connection: it stays open
+// after the handler returns, without timeout, until anything happens on
+// it; then release (if not nil) runs.
+func (c *Conn) keep(release func()) {
+	c.kept = true
+	c.release = release
+}
+
+// AwaitClose reads and discards what the peer sends until it closes the
+// connection, the connection is closed, or ctx is done. Middleware that
+// holds a connection open (hang) uses it to notice the client giving up.
+func (c *Conn) AwaitClose(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_ = c.nc.SetReadDeadline(time.Time{})
+	var buf [256]byte
+	for {
+		if _, err := c.nc.Read(buf[:]); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return nil
+		}
+	}
+}
+
+func (c *Conn) close() error {
+	c.closed.Store(true)
+	return c.nc.Close()
+}
+
+// IsLocalPeer applies the C epmd's locality rule to a connection's
+// addresses: the peer is ::1, in 127.0.0.0/8, or the socket's own address
+// (same family).
+func IsLocalPeer(remote, local netip.Addr) bool {
+	if remote.Is4() && remote.As4()[0] == 127 {
+		return true
+	}
+	if remote == netip.IPv6Loopback() {
+		return true
+	}
+	return remote.IsValid() && remote == local
+}
+
+// connWriter is the bare ResponseWriter: it queues writes and sends them
+// in one system call on Flush.
+type connWriter struct {
+	s   *Server
+	c   *Conn
+	buf []byte
+	err error
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	if w.s.logLevels[2] {
+		w.s.logBytes(w.c, p)
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *connWriter) Flush() error {
+	if w.err != nil || len(w.buf) == 0 {
+		return w.err
+	}
+	_, err := w.c.nc.Write(w.buf)
+	w.buf = w.buf[:0]
+	if err != nil {
+		w.err = err
+		w.s.logWriteError(w.c, err)
+	}
+	return err
+}
+
+func (w *connWriter) Close() error {
+	w.buf = w.buf[:0]
+	return w.c.close()
+}
+
+func (w *connWriter) Reset() error {
+	w.buf = w.buf[:0]
+	if tc, ok := w.c.nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	return w.c.close()
+}
+
+// Serve accepts connections on l and serves them until Shutdown, Close or
+// a KILL_REQ. It returns ErrServerClosed or ErrServerKilled then, or the
+// accept error that stopped it. Serve may be called for several listeners
+// at once.
+func (s *Server) Serve(l net.Listener) error {
+	s.init()
+	s.mu.Lock()
+	select {
+	case <-s.done:
+		s.mu.Unlock()
+		return s.closedErr()
+	default:
+	}
+	s.listeners[&l] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, &l)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return s.closedErr()
+			default:
+			}
+			if isTemporaryAccept(err) {
+				// Out of file descriptors or similar: wait and retry,
+				// as net/http does, rather than stop serving.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logAcceptError(err)
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-s.done:
+					t.Stop()
+					return s.closedErr()
+				}
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		if !s.track(c) {
+			_ = nc.Close()
+			return s.closedErr()
+		}
+		go s.serveConn(c)
+	}
+}
+
+func isTemporaryAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EAGAIN)
+}
+
+func (s *Server) closedErr() error {
+	if s.killed.Load() {
+		return ErrServerKilled
+	}
+	return ErrServerClosed
+}
+
+func (s *Server) newConn(nc net.Conn) *Conn {
+	c := &Conn{ID: s.nextID.Add(1), nc: nc, FD: -1,
+		RemoteAddr: addrPortOf(nc.RemoteAddr()), LocalAddr: addrPortOf(nc.LocalAddr())}
+	c.IsLocal = IsLocalPeer(c.RemoteAddr.Addr(), c.LocalAddr.Addr())
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			_ = raw.Control(func(fd uintptr) { c.FD = int(fd) })
+		}
+	}
+	return c
+}
+
+func (s *Server) track(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	s.conns[c.ID] = c
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c.ID)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// closeConn closes the connection with that ID, if open (STOP closes the
+// stopped node's registration connection).
+func (s *Server) closeConn(id uint64) {
+	s.mu.Lock()
+	c := s.conns[id]
+	s.mu.Unlock()
+	if c != nil {
+		_ = c.close()
+	}
+}
+
+// OpenConns returns the number of open client connections.
+func (s *Server) OpenConns() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func (s *Server) serveConn(c *Conn) {
+	defer s.untrack(c)
+	defer func() { _ = c.close() }()
+	s.logConnOpen(c)
+	w := &connWriter{s: s, c: c}
+	s.handler.ServeEPMD(s.ctx, w, &Request{Kind: KindAccept, Conn: c, Registry: s.reg})
+	if c.closed.Load() {
+		return
+	}
+	_ = w.Flush()
+	body, ok := s.readFrame(c)
+	if !ok {
+		return
+	}
+	req, ok := s.decode(c, body)
+	if !ok {
+		return
+	}
+	s.handler.ServeEPMD(s.ctx, w, req)
+	if c.closed.Load() {
+		if c.release != nil {
+			c.release()
+		}
+		return
+	}
+	_ = w.Flush()
+	if !c.kept {
+		return
+	}
+	// A registration connection: anything that happens on it (data, EOF,
+	// error) ends it and its registration.
+	_ = c.nc.SetReadDeadline(time.Time{})
+	var b [1]byte
+	n, err := c.nc.Read(b[:])
+	s.logKeptEnd(c, n, err)
+	if c.release != nil {
+		c.release()
+	}
+}
+
+// readFrame reads one request the way the C epmd does: a first read of up
+// to inbufSize-1 bytes, then exactly what Len says is missing. It reports
+// false when the connection must be closed without reply.
+func (s *Server) readFrame(c *Conn) ([]byte, bool) {
+	buf := make([]byte, inbufSize)
+	got, want := 0, 0
+	for {
+		timeout := time.Duration(c.packetTimeout.Load())
+		if timeout == 0 {
+			timeout = s.PacketTimeout
+		}
+		if timeout == 0 {
+			timeout = DefaultPacketTimeout
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		limit := inbufSize - 1
+		if want > 0 {
+			limit = want
+		}
+		n, err := c.nc.Read(buf[got:limit])
+		if n > 0 && s.logLevels[2] {
+			s.logBytes(c, buf[got:got+n])
+		}
+		got += n
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				s.log1(msgTimedOut, slog.Int("fd", c.FD))
+			case errors.Is(err, io.EOF):
+				s.log0(msgPartial, slog.Int("fd", c.FD), slog.Int("got", got))
+			default:
+				if !c.closed.Load() {
+					s.log0(msgReadError, slog.Int("fd", c.FD), slog.Any("err", err))
+				}
+			}
+			return nil, false
+		}
+		if want == 0 && got >= 2 {
+			want = int(binary.BigEndian.Uint16(buf)) + 2
+			if want < 3 || want >= inbufSize {
+				s.log0(msgPacketSize, slog.Int("size", want-2))
+				return nil, false
+			}
+			if got > want {
+				s.log0(msgSurplus, slog.Int("got", got-2), slog.Int("want", want-2))
+				return nil, false
+			}
+		}
+		if want > 0 && got == want {
+			return buf[2:got], true
+		}
+	}
+}
+
+// decode applies the locality and relaxed-command rules and parses the
+// request; it reports false when the request is dropped.
+func (s *Server) decode(c *Conn, body []byte) (*Request, bool) {
+	kind := kindOf(body[0])
+	if kind != 0 {
+		s.logGot(kind)
+	}
+	switch kind {
+	case KindAlive2, KindDump, KindKill, KindStop:
+		if !c.IsLocal {
+			s.log0(msgNonLocal, slog.String("req", kind.String()), slog.String("peer", c.RemoteAddr.Addr().String()))
+			return nil, false
+		}
+	}
+	if kind == KindStop && !s.RelaxedCommandCheck {
+		s.log0(msgStopNo)
+		return nil, false
+	}
+	msg, err := ParseRequest(body)
+	if err != nil {
+		s.logDropped(kind, body, err)
+		return nil, false
+	}
+	return &Request{Kind: kind, Msg: msg, Body: body, Conn: c, Registry: s.reg}, true
+}
+
+// kill performs a KILL_REQ: the server stops as after Close.
+func (s *Server) kill() {
+	s.killed.Store(true)
+	go func() { _ = s.Close() }()
+}
+
+// Close closes the listeners and every connection at once; registrations
+// end with their connections.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+		s.cancel()
+	}
+	for l := range s.listeners {
+		_ = (*l).Close()
+	}
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.close()
+	}
+	return nil
+}
+
+// Shutdown closes the server as Close does and waits until every
+// connection goroutine has ended, or ctx is done. An epmd has no requests
+// worth draining: a registration lasts as long as its connection.
+func (s *Server) Shutdown(ctx context.Context) error {
+	_ = s.Close()
+	finished := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done is closed when the server has been closed or killed.
+func (s *Server) Done() <-chan struct{} {
+	s.init()
+	return s.done
+}
+
+// Killed reports whether the server was stopped by a KILL_REQ.
+func (s *Server) Killed() bool { return s.killed.Load() }
+
+// addrPortOf keeps the address in the form the kernel gave: an IPv4 peer of
+// a dual-stack socket stays IPv4-mapped and so, as in the C epmd, is not
+// taken for a loopback peer.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return netip.AddrPortFrom(ip.WithZone(ta.Zone), uint16(ta.Port))
+		}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
