@@ -200,21 +200,28 @@ func ParseRequest(body []byte) (Message, error) {
 	if len(body) == 0 {
 		return nil, fmt.Errorf("empty request: %w", ErrMalformed)
 	}
+	var m Message
+	var err error
 	switch body[0] {
 	case CodeAlive2Req:
-		return parseAlive2Req(body)
+		m, err = parseAlive2Req(body)
 	case CodePortPlease2Req:
-		return parsePortPlease2Req(body)
+		m, err = parsePortPlease2Req(body)
+	case CodeStopReq:
+		m, err = parseStopReq(body)
 	case CodeNamesReq:
 		return &NamesReq{}, nil
 	case CodeDumpReq:
 		return &DumpReq{}, nil
 	case CodeKillReq:
 		return &KillReq{}, nil
-	case CodeStopReq:
-		return parseStopReq(body)
+	default:
+		return nil, fmt.Errorf("got garbage : %w", ErrUnknownRequest)
 	}
-	return nil, fmt.Errorf("got garbage : %w", ErrUnknownRequest)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // parseAlive2Req follows epmd_srv.c: the size checks are on the body size,

@@ -38,6 +38,7 @@ func daemonize() int {
 	}
 	defer r.Close()
 	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Args[0] = os.Args[0] // ps shows the daemon as it was called (…/epmd -daemon)
 	cmd.Env = append(os.Environ(), envDaemonChild+"=3")
 	cmd.Dir = "/"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
