@@ -5,51 +5,83 @@ GO        ?= go
 BIN       := bin/chaos-epmd
 PORT      ?= $(or $(ERL_EPMD_PORT),4369)
 FUZZTIME  ?= 30s
-APT_PKGS  := erlang-base erlang-common-test
+APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2
+# The scenarios' chaos-epmd: the static binary built here, not one per process.
+export CHAOS_EPMD_BINARY := $(CURDIR)/$(BIN)
 
-.PHONY: all build run test unit lint deps otp-suite bench fuzz clean
+.PHONY: all build run test unit lint deps otp-suite scenarios bench fuzz clean
 
 all: build
 
+## build: the static chaos-epmd binary in bin/
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/chaos-epmd
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/chaos-epmd
 
-## run: build chaos-epmd and run it in the foreground as an epmd
+## run: build chaos-epmd and run it in the foreground as an epmd (ARGS="-d" to add flags)
 run: build
 	./$(BIN) -port $(PORT) $(ARGS)
 
-## deps: install what the tests need (Erlang from Debian, for the differential tests)
+## deps: install what the tests need from Debian (Erlang for the differential tests)
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
+	  echo "deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+## lint: gofmt and go vet
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## unit: the Go tests of the epmd, faults and cmd packages (no containers)
+## unit: tests of epmd, faults and the command, with the differential tests against the C epmd
 unit: deps build
 	$(GO) test -count=1 ./epmd/... ./faults/... ./cmd/...
 
-## test: everything — lint, unit and differential tests, OTP's epmd_SUITE, scenarios
-test: deps lint build
-	$(GO) test -count=1 ./...
-	$(MAKE) otp-suite
+## test: everything — lint, unit and differential tests, fixtures, every scenario, OTP's epmd_SUITE
+test: deps lint build fixtures
+	$(GO) test -count=1 ./epmd/... ./faults/... ./cmd/...
+	$(GO) test -count=1 ./erlangfixtures/...
+	$(GO) test -count=1 -timeout 30m ./scenarios/...
+	$(MAKE) --no-print-directory fixtures-check
+	$(MAKE) --no-print-directory otp-suite
+
+## scenarios: the Ginkgo suite through the Ginkgo CLI, 2 processes, JUnit report in build/
+scenarios: build fixtures
+	mkdir -p build
+	$(GO) tool ginkgo -p --procs=2 --timeout=30m --junit-report=scenarios-junit.xml --output-dir=build $(GINKGO_ARGS) ./scenarios
 
 ## otp-suite: OTP's own epmd_SUITE (fetched at run time) against chaos-epmd
 otp-suite: deps build
 	bash cmd/chaos-epmd/testdata/otp-epmd-suite.sh $(BIN)
 
+## bench: micro-benchmarks of the codec, registry and handler chain
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./epmd/...
+	$(GO) test -run='^$$' -bench=. -benchmem ./epmd/... ./faults/...
 
+## fuzz: each fuzz target for FUZZTIME (default 30s)
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParseRequest -fuzztime=$(FUZZTIME) ./epmd
-	$(GO) test -run='^$$' -fuzz=FuzzReadFrame -fuzztime=$(FUZZTIME) ./epmd
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRequest$$' -fuzztime=$(FUZZTIME) ./epmd
+	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) ./epmd
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./faults
 
-clean:
+clean: fixtures-clean
 	rm -rf bin build
+
+## --- Erlang fixtures (erlangfixtures/): Docker engine + offline OTP images ---
+.PHONY: fixtures fixtures-check fixtures-clean
+
+## fixtures: install/start a Docker engine when none answers (root, Debian), then
+## build the OTP 25 and 27 images offline when missing (seconds when present)
+fixtures:
+	sh erlangfixtures/hostsetup.sh
+	$(GO) run ./erlangfixtures/cmd/erlfix images
+
+## fixtures-check: fail if any fixture container or network is left behind
+fixtures-check:
+	$(GO) run ./erlangfixtures/cmd/erlfix leftovers
+
+## fixtures-clean: remove every fixture container and network (labelled org.chaos-epmd.fixture=1)
+fixtures-clean:
+	$(GO) run ./erlangfixtures/cmd/erlfix clean

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"strconv"
 )
 
@@ -190,7 +191,7 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 			n = len((&Alive2Resp{Result: 1, Creation: ErrorCreation}).Append(reply[:0]))
 		}
 	} else {
-		s.logRegistered(node, r.Conn)
+		s.logRegistered(node, reg)
 		c := node.CreationFor(m.HighVsn)
 		if m.HighVsn >= 6 {
 			n = len((&Alive2XResp{Creation: c}).Append(reply[:0]))
@@ -202,13 +203,16 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 	// failed or the reply could not be written; whatever happens next on it
 	// ends it and its registration.
 	_, _ = w.Write(reply[:n])
+	s.logSent(KindAlive2, m.Name, "")
 	if node == nil {
 		r.Conn.keep(nil)
 		return
 	}
 	r.Conn.keep(func() {
 		if reg.Unregister(node) {
-			s.logUnregistered(node)
+			s.logUnregistered(node, reg)
+		} else {
+			s.log1(msgUnregUnknownFD, slog.Int("fd", r.Conn.FD))
 		}
 	})
 }
@@ -217,6 +221,7 @@ func (h core) portPlease2(w ResponseWriter, r *Request, m *PortPlease2Req) {
 	node, ok := r.Registry.Lookup(m.Name)
 	if !ok {
 		_, _ = w.Write([]byte{CodePort2Resp, 1})
+		h.s.logSent(KindPortPlease2, m.Name, "error")
 		return
 	}
 	buf := make([]byte, 0, 14+len(node.Name)+len(node.Extra))
@@ -225,6 +230,7 @@ func (h core) portPlease2(w ResponseWriter, r *Request, m *PortPlease2Req) {
 		HighVsn: node.HighVsn, LowVsn: node.LowVsn, Name: node.Name, Extra: node.Extra,
 	}).Append(buf)
 	_, _ = w.Write(buf)
+	h.s.logSent(KindPortPlease2, m.Name, "ok")
 }
 
 func (h core) reportedPort(r *Request) uint32 {
@@ -249,6 +255,7 @@ func (h core) names(w ResponseWriter, r *Request) {
 			return
 		}
 	}
+	h.s.logSent(KindNames, "", "")
 }
 
 func (h core) dump(w ResponseWriter, r *Request) {
@@ -280,6 +287,7 @@ func (h core) dump(w ResponseWriter, r *Request) {
 			return
 		}
 	}
+	h.s.logSent(KindDump, "", "")
 }
 
 func (h core) kill(w ResponseWriter, r *Request) {
@@ -291,6 +299,7 @@ func (h core) kill(w ResponseWriter, r *Request) {
 	}
 	_, _ = w.Write([]byte("OK"))
 	_ = w.Flush()
+	s.log1(msgKilled)
 	_ = w.Close()
 	s.log0(msgKill)
 	s.kill()
@@ -300,14 +309,18 @@ func (h core) stop(w ResponseWriter, r *Request, m *StopReq) {
 	s := h.s
 	node, ok := r.Registry.UnregisterName(m.Name)
 	if !ok {
+		s.log1(msgUnregUnknownName, slog.String("node", m.Name))
 		if _, err := w.Write([]byte("NOEXIST")); err != nil {
 			return
 		}
+		s.logSent(KindStop, "", "NOEXIST")
 	} else {
-		s.logUnregistered(node)
+		s.logUnregistered(node, r.Registry)
 		s.closeConn(node.Conn)
+		s.log1(msgStopped)
 	}
 	_, _ = w.Write([]byte("STOPPED"))
+	s.logSent(KindStop, "", "STOPPED")
 }
 
 // ErrServerKilled is returned by Serve and ListenAndServe after the server

@@ -23,6 +23,10 @@ const MaxListenSockets = 16
 // 0 then, silently, so that erl can start it every time.
 var ErrAddrInUse = errors.New("address already in use")
 
+// ErrBind is wrapped by Listen's error when an address cannot be bound for
+// another reason; the epmd command exits 1 then.
+var ErrBind = errors.New("bind failed")
+
 // ListenAddrs returns the addresses the C epmd binds for an -address list
 // (tokens separated by commas or spaces): 0.0.0.0 and :: when the list is
 // empty; otherwise 127.0.0.1 and ::1 first, then the listed addresses,
@@ -90,14 +94,14 @@ func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]
 		case errors.Is(err, syscall.EADDRINUSE):
 			log.LogAttrs(ctx, LevelDebug1, "there is already a epmd running",
 				slog.Int("port", port), slog.String("addr", a.String()))
-			return fail(fmt.Errorf("there is already a epmd running at port %d on ipaddr %s: %w", port, a, ErrAddrInUse))
+			return fail(&cError{fmt.Sprintf("there is already a epmd running at port %d on ipaddr %s", port, a), ErrAddrInUse})
 		case errors.Is(err, syscall.EAFNOSUPPORT), errors.Is(err, syscall.EPROTONOSUPPORT):
 			continue
 		case i < nonfatal:
-			log.LogAttrs(ctx, LevelAlways, "failed to bind", slog.String("addr", a.String()), slog.Any("err", err))
+			log.LogAttrs(ctx, LevelAlways, "failed to bind", slog.String("addr", a.String()), slog.String("err", Strerror(unwrapSyscall(err))))
 			continue
 		}
-		return fail(fmt.Errorf("failed to bind on ipaddr %s: %w", a, unwrapSyscall(err)))
+		return fail(&cError{fmt.Sprintf("failed to bind on ipaddr %s: %s", a, Strerror(unwrapSyscall(err))), ErrBind})
 	}
 	if len(ls) == 0 {
 		return nil, errors.New("unable to bind any address")
@@ -149,3 +153,13 @@ func (s *Server) ServeAll(ls []net.Listener) error {
 	}
 	return first
 }
+
+// cError is an error whose text is the C epmd's message and which wraps a
+// sentinel for callers to test.
+type cError struct {
+	text string
+	err  error
+}
+
+func (e *cError) Error() string { return e.text }
+func (e *cError) Unwrap() error { return e.err }

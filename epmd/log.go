@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -23,25 +24,36 @@ const (
 
 // Log messages with a C epmd text (see cText). The data is in attributes.
 const (
-	msgDropped      = "request dropped"                // attr reason: the C text
-	msgRefused      = "registration refused"           // attr reason: the C text
-	msgNonLocal     = "request from non local address" // attr req
-	msgGot          = "got request"                    // attr req
-	msgRegistered   = "registering"                    // node, creation, port, type, proto, highvsn, lowvsn
-	msgUnregistered = "unregistering"                  // node, creation, port
-	msgBytes        = "got bytes"                      // fd, bytes
-	msgConnOpen     = "opening connection"             // fd, local
-	msgKeptEnd      = "registration connection ended"  // fd, n, err
-	msgTimedOut     = "closing because timed out on receive"
-	msgPartial      = "got partial packet only"      // fd, got
-	msgPacketSize   = "invalid packet size"          // size
-	msgSurplus      = "got more bytes than expected" // got, want
-	msgKillNo       = "disallowed kill, live nodes"
-	msgStopNo       = "disallowed stop, no relaxed_command_check"
-	msgKill         = "got kill, terminating"
-	msgReadError    = "error in read"   // err
-	msgWriteError   = "error in write"  // err
-	msgAcceptError  = "error in accept" // err
+	msgDropped          = "request dropped"                // attr reason: the C text
+	msgRefused          = "registration refused"           // attr reason: the C text
+	msgNonLocal         = "request from non local address" // attr req
+	msgGot              = "got request"                    // attr req
+	msgRegistered       = "registering"                    // node, creation, port, type, proto, highvsn, lowvsn
+	msgUnregistered     = "unregistering"                  // node, creation, port
+	msgBytes            = "got bytes"                      // fd, bytes
+	msgConnOpen         = "opening connection"             // fd, local
+	msgKeptEnd          = "registration connection ended"  // fd, n, err
+	msgTimedOut         = "closing because timed out on receive"
+	msgPartial          = "got partial packet only"      // fd, got
+	msgPacketSize       = "invalid packet size"          // size
+	msgSurplus          = "got more bytes than expected" // got, want
+	msgKillNo           = "disallowed kill, live nodes"
+	msgStopNo           = "disallowed stop, no relaxed_command_check"
+	msgKill             = "got kill, terminating"
+	msgReadError        = "error in read"                    // err
+	msgWriteError       = "error in write"                   // err
+	msgAcceptError      = "error in accept"                  // err
+	msgConnClose        = "closing connection"               // fd
+	msgUnregUnknownFD   = "unregister of unknown connection" // fd
+	msgUnregUnknownName = "unregister of unknown name"       // node
+	msgStopped          = "epmd connection stopped"
+	msgKilled           = "epmd killed"
+	msgSent             = "sent reply"  // req, node, result
+	msgNamesTable       = "names table" // reg, unreg (level 3)
+	// MsgListening and MsgServing are logged by the epmd command at start,
+	// before and after opening its sockets (C: -d -d).
+	MsgListening = "try to initiate listening port" // port
+	MsgServing   = "entering the main select() loop"
 )
 
 var cReqNames = [...]string{
@@ -94,21 +106,41 @@ func (s *Server) logAlive2Error(m *Alive2Req, err error) {
 		slog.String("node", m.Name), slog.String("reason", r))
 }
 
-func (s *Server) logRegistered(n *Node, c *Conn) {
+func (s *Server) logRegistered(n *Node, reg Registry) {
 	if s.logLevels[1] {
 		s.log.LogAttrs(context.Background(), LevelDebug1, msgRegistered,
-			slog.String("node", n.Name), slog.Uint64("creation", uint64(n.Creation)),
+			slog.String("node", n.Name), slog.Uint64("creation", uint64(n.CreationFor(n.HighVsn))),
 			slog.Int("port", int(n.PortNo)), slog.Int("type", int(n.NodeType)),
 			slog.Int("proto", int(n.Protocol)), slog.Int("highvsn", int(n.HighVsn)),
-			slog.Int("lowvsn", int(n.LowVsn)), slog.Int("fd", c.FD))
+			slog.Int("lowvsn", int(n.LowVsn)), slog.Int("fd", n.FD))
+		s.logNamesTable(reg)
 	}
 }
 
-func (s *Server) logUnregistered(n *Node) {
+func (s *Server) logUnregistered(n *Node, reg Registry) {
 	if s.logLevels[1] {
 		s.log.LogAttrs(context.Background(), LevelDebug1, msgUnregistered,
-			slog.String("node", n.Name), slog.Uint64("creation", uint64(n.Creation)),
+			slog.String("node", n.Name), slog.Uint64("creation", uint64(n.CreationFor(n.HighVsn))),
 			slog.Int("port", int(n.PortNo)))
+		s.logNamesTable(reg)
+	}
+}
+
+// logNamesTable prints the node tables after a change (C: -d -d -d).
+func (s *Server) logNamesTable(reg Registry) {
+	if !s.logLevels[3] {
+		return
+	}
+	s.log.LogAttrs(context.Background(), LevelDebug3, msgNamesTable,
+		slog.Any("reg", reg.Nodes(nil)), slog.Any("unreg", reg.Unused(nil)))
+}
+
+// logSent reports a reply sent: result is "ok" or "error" for PORT2 and
+// the reply word for STOP.
+func (s *Server) logSent(k Kind, node, result string) {
+	if s.logLevels[1] {
+		s.log.LogAttrs(context.Background(), LevelDebug1, msgSent,
+			slog.String("req", k.String()), slog.String("node", node), slog.String("result", result))
 	}
 }
 
@@ -124,13 +156,20 @@ func (s *Server) logConnOpen(c *Conn) {
 	}
 }
 
-func (s *Server) logKeptEnd(c *Conn, n int, err error) {
-	if s.logLevels[1] {
-		attrs := []slog.Attr{slog.Int("fd", c.FD), slog.Int("n", n)}
-		if err != nil && !errors.Is(err, io.EOF) {
-			attrs = append(attrs, slog.Any("err", err))
+// logKeptEnd reports what ended a registration connection: data (and its
+// dump), or an error; EOF is silent.
+func (s *Server) logKeptEnd(c *Conn, data []byte, err error) {
+	if !s.logLevels[1] {
+		return
+	}
+	switch {
+	case len(data) > 0:
+		s.log.LogAttrs(context.Background(), LevelDebug1, msgKeptEnd, slog.Int("fd", c.FD), slog.Int("n", len(data)))
+		if s.logLevels[2] {
+			s.logBytes(c, data)
 		}
-		s.log.LogAttrs(context.Background(), LevelDebug1, msgKeptEnd, attrs...)
+	case err != nil && !errors.Is(err, io.EOF):
+		s.log.LogAttrs(context.Background(), LevelDebug1, msgKeptEnd, slog.Int("fd", c.FD), slog.Int("n", -1), slog.Any("err", err))
 	}
 }
 
@@ -235,12 +274,23 @@ func CText(msg string, a map[string]slog.Value) []string {
 		return []string{peer, "opening connection on file descriptor " + str("fd")}
 	case msgKeptEnd:
 		if e, ok := a["err"]; ok {
-			return []string{fmt.Sprintf("error on ALIVE socket %s (%s)", str("fd"), e.String())}
+			return []string{fmt.Sprintf("error on ALIVE socket %s (-1; errno=0x%x)", str("fd"), errnoOf(e))}
 		}
-		if n := a["n"].Int64(); n > 0 {
-			return []string{fmt.Sprintf("got more than expected on ALIVE socket %s (%d)", str("fd"), n)}
-		}
-		return nil
+		return []string{fmt.Sprintf("got more than expected on ALIVE socket %s (%s)", str("fd"), str("n"))}
+	case msgConnClose:
+		return []string{"closing connection on file descriptor " + str("fd")}
+	case msgUnregUnknownFD:
+		return []string{"trying to unregister node with unknown file descriptor " + str("fd")}
+	case msgUnregUnknownName:
+		return []string{"trying to unregister node with unknown name " + str("node")}
+	case msgStopped, msgKilled, MsgServing:
+		return []string{msg}
+	case MsgListening:
+		return []string{"try to initiate listening port " + str("port")}
+	case msgSent:
+		return []string{sentText(str("req"), str("node"), str("result"))}
+	case msgNamesTable:
+		return namesTable(a["reg"].Any(), a["unreg"].Any())
 	case msgTimedOut:
 		return []string{msgTimedOut}
 	case "epmd running":
@@ -266,7 +316,7 @@ func CText(msg string, a map[string]slog.Value) []string {
 	case msgKill:
 		return []string{"got KILL_REQ - terminates normal"}
 	case msgReadError, msgWriteError, msgAcceptError:
-		return []string{msg + ": " + str("err")}
+		return []string{msg + ": " + Strerror(a["err"].Any())}
 	}
 	var b strings.Builder
 	b.WriteString(msg)
@@ -312,4 +362,63 @@ func hexDump(b []byte) []string {
 		rows = append(rows, "***** ......and more")
 	}
 	return rows
+}
+
+func sentText(req, node, result string) string {
+	switch req {
+	case "alive2":
+		return "** sent ALIVE2_RESP for \"" + node + "\""
+	case "port_please":
+		return "** sent PORT2_RESP (" + result + ") for \"" + node + "\""
+	case "names":
+		return "** sent NAMES_RESP"
+	case "dump":
+		return "** sent DUMP_RESP"
+	case "stop":
+		return "** sent STOP_RESP " + result
+	}
+	return "** sent " + req
+}
+
+// namesTable renders the C epmd's -d -d -d node tables.
+func namesTable(reg, unreg any) []string {
+	var lines []string
+	rs, _ := reg.([]*Node)
+	us, _ := unreg.([]*Node)
+	for _, n := range rs {
+		lines = append(lines, fmt.Sprintf("*****     active name     \"%s#%d\" at port %d, fd = %d", n.Name, n.CreationFor(n.HighVsn), n.PortNo, n.FD))
+	}
+	lines = append(lines, fmt.Sprintf("*****     reg calculated count  : %d", len(rs)))
+	for _, n := range us {
+		lines = append(lines, fmt.Sprintf("*****     old/unused name \"%s#%d\"", n.Name, n.CreationFor(n.HighVsn)))
+	}
+	return append(lines,
+		fmt.Sprintf("*****     unreg counter         : %d", len(us)),
+		fmt.Sprintf("*****     unreg calculated count: %d", len(us)))
+}
+
+// errnoOf returns the errno in a logged error value, or 0.
+func errnoOf(v slog.Value) uintptr {
+	err, _ := v.Any().(error)
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return uintptr(errno)
+	}
+	return 0
+}
+
+// Strerror renders an error as C's perror does: a system error as its
+// strerror text ("Connection reset by peer"), anything else as its text.
+func Strerror(v any) string {
+	err, ok := v.(error)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if t := errno.Error(); t != "" {
+			return strings.ToUpper(t[:1]) + t[1:]
+		}
+	}
+	return err.Error()
 }

@@ -30,8 +30,9 @@ var ErrServerClosed = errors.New("epmd: server closed")
 // registry and the C epmd's defaults.
 type Server struct {
 	// Port is the port reported in NAMES and DUMP replies and the port
-	// ListenAndServe binds. 0 means 4369 for ListenAndServe and, in
-	// replies, the local port of the connection.
+	// ListenAndServe binds (its low 16 bits; replies carry the whole
+	// value, as the C epmd's do for -port 70000). 0 means 4369 for
+	// ListenAndServe and, in replies, the local port of the connection.
 	Port int
 	// Address is the -address list for ListenAndServe (see Listen); empty
 	// means all IPv4 and IPv6 addresses.
@@ -60,6 +61,7 @@ type Server struct {
 	conns     map[uint64]*Conn
 	done      chan struct{}
 	killed    atomic.Bool
+	closing   atomic.Bool
 	wg        sync.WaitGroup
 	nextID    atomic.Uint64
 	ctx       context.Context
@@ -106,6 +108,7 @@ type Conn struct {
 	// kill or stop.
 	IsLocal bool
 
+	s             *Server
 	nc            net.Conn
 	packetTimeout atomic.Int64 // time.Duration
 	release       func()
@@ -143,8 +146,15 @@ func (c *Conn) AwaitClose(ctx context.Context) error {
 	}
 }
 
+// close closes the connection once, logging it as the C epmd does unless
+// the whole server is going down.
 func (c *Conn) close() error {
-	c.closed.Store(true)
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if c.s != nil && c.s.logLevels[2] && !c.s.isClosing() {
+		c.s.log.LogAttrs(context.Background(), LevelDebug2, msgConnClose, slog.Int("fd", c.FD))
+	}
 	return c.nc.Close()
 }
 
@@ -285,7 +295,7 @@ func (s *Server) closedErr() error {
 }
 
 func (s *Server) newConn(nc net.Conn) *Conn {
-	c := &Conn{ID: s.nextID.Add(1), nc: nc, FD: -1,
+	c := &Conn{ID: s.nextID.Add(1), s: s, nc: nc, FD: -1,
 		RemoteAddr: addrPortOf(nc.RemoteAddr()), LocalAddr: addrPortOf(nc.LocalAddr())}
 	c.IsLocal = IsLocalPeer(c.RemoteAddr.Addr(), c.LocalAddr.Addr())
 	if sc, ok := nc.(syscall.Conn); ok {
@@ -367,11 +377,20 @@ func (s *Server) serveConn(c *Conn) {
 	// A registration connection: anything that happens on it (data, EOF,
 	// error) ends it and its registration.
 	_ = c.nc.SetReadDeadline(time.Time{})
-	var b [1]byte
+	var b [inbufSize]byte
 	n, err := c.nc.Read(b[:])
-	s.logKeptEnd(c, n, err)
+	if c.closed.Load() {
+		// Closed by the server (STOP, KILL, Close): already accounted for.
+		if c.release != nil {
+			c.release()
+		}
+		return
+	}
+	s.logKeptEnd(c, b[:n], err)
 	if c.release != nil {
 		c.release()
+	} else {
+		s.log1(msgUnregUnknownFD, slog.Int("fd", c.FD))
 	}
 }
 
@@ -434,8 +453,8 @@ func (s *Server) readFrame(c *Conn) ([]byte, bool) {
 // request; it reports false when the request is dropped.
 func (s *Server) decode(c *Conn, body []byte) (*Request, bool) {
 	kind := kindOf(body[0])
-	if kind != 0 {
-		s.logGot(kind)
+	if kind != 0 && kind != KindKill {
+		s.logGot(kind) // KILL is logged only once it passed the locality check
 	}
 	switch kind {
 	case KindAlive2, KindDump, KindKill, KindStop:
@@ -443,6 +462,9 @@ func (s *Server) decode(c *Conn, body []byte) (*Request, bool) {
 			s.log0(msgNonLocal, slog.String("req", kind.String()), slog.String("peer", c.RemoteAddr.Addr().String()))
 			return nil, false
 		}
+	}
+	if kind == KindKill {
+		s.logGot(kind)
 	}
 	if kind == KindStop && !s.RelaxedCommandCheck {
 		s.log0(msgStopNo)
@@ -473,6 +495,7 @@ func (s *Server) Close() error {
 		close(s.done)
 		s.cancel()
 	}
+	s.closing.Store(true)
 	for l := range s.listeners {
 		_ = (*l).Close()
 	}
@@ -510,6 +533,8 @@ func (s *Server) Done() <-chan struct{} {
 	s.init()
 	return s.done
 }
+
+func (s *Server) isClosing() bool { return s.closing.Load() }
 
 // Killed reports whether the server was stopped by a KILL_REQ.
 func (s *Server) Killed() bool { return s.killed.Load() }
