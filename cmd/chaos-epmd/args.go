@@ -38,6 +38,10 @@ type config struct {
 
 	// daemonChild is set in the re-executed child of -daemon.
 	daemonChild bool
+
+	// chaos holds the fault-injection flags (faults.go); nil when none
+	// was given.
+	chaos *chaosConfig
 }
 
 // envDaemonChild marks the re-executed child of -daemon.
@@ -80,6 +84,12 @@ func parseArgs(args []string, getenv func(string) (string, bool)) (*config, erro
 		return c, nil
 	}
 	for i := 0; i < len(args); i++ {
+		if n, err := chaosArg(c, args, i); err != nil {
+			return nil, err
+		} else if n > 0 {
+			i += n - 1
+			continue
+		}
 		switch args[i] {
 		case "-d", "-debug":
 			c.debug++

@@ -23,8 +23,12 @@ func main() {
 
 // run executes the command line and returns the exit status.
 func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "ctl" {
+		return ctl(args[1:], getenv, stdout, stderr)
+	}
 	c, err := parseArgs(args, getenv)
 	if err != nil {
+		printArgError(stderr, err)
 		fmt.Fprint(stderr, usageText)
 		return 1
 	}
@@ -173,22 +177,15 @@ func serve(c *config, stderr io.Writer) int {
 	defer closeLog()
 	logger.LogAttrs(context.Background(), epmd.LevelDebug1, "epmd running", slog.Bool("daemon", c.daemon))
 
-	var mws []epmd.Middleware
-	if c.packetTimeout > 0 {
-		mws = append(mws, epmd.PacketTimeout(c.packetTimeout))
-	}
-	if c.delayAccept > 0 {
-		mws = append(mws, epmd.DelayAccept(c.delayAccept))
-	}
-	if c.delayWrite > 0 {
-		mws = append(mws, epmd.DelayWrite(c.delayWrite))
-	}
+	inj := newInjector(c, logger)
+	defer inj.Close()
+	mws := []epmd.Middleware{inj.Middleware}
 	reg := &epmd.MemRegistry{}
 	if c.debug > 0 {
 		reg.UnregMemory = epmd.DebugUnregMemory
 	}
 	srv := &epmd.Server{
-		Port:                c.port & 0xffff,
+		Port:                c.port, // NAMES reports it untruncated, as the C epmd does
 		Address:             c.address,
 		Registry:            reg,
 		Middleware:          mws,
@@ -199,6 +196,7 @@ func serve(c *config, stderr io.Writer) int {
 
 	var ls []net.Listener
 	var err error
+	logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgListening, slog.Int("port", c.port))
 	if c.systemd {
 		ls, err = systemdListeners()
 	} else {
@@ -212,11 +210,22 @@ func serve(c *config, stderr io.Writer) int {
 		logger.LogAttrs(context.Background(), epmd.LevelAlways, err.Error())
 		return 1
 	}
+	stopAdmin, err := startAdmin(c, inj, srv, logger)
+	if err != nil {
+		daemonReady(false)
+		for _, l := range ls {
+			_ = l.Close()
+		}
+		logger.LogAttrs(context.Background(), epmd.LevelAlways, "chaos-epmd: "+err.Error())
+		return 1
+	}
+	defer stopAdmin()
 	daemonReady(true)
 	if c.systemd {
 		sdNotify("READY=1\nSTATUS=Processing port mapping requests...\nMAINPID=" + fmt.Sprint(os.Getpid()))
 	}
 
+	logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgServing)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

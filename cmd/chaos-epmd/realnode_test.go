@@ -48,7 +48,7 @@ var (
 func chaosEpmd(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		if p := os.Getenv("CHAOS_EPMD_BIN"); p != "" {
+		if p := os.Getenv("CHAOS_EPMD_BINARY"); p != "" {
 			binPath, buildErr = filepath.Abs(p)
 			return
 		}

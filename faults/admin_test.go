@@ -1,0 +1,173 @@
+package faults_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/faults"
+)
+
+// loopbackServer starts an epmd server with an injector on 127.0.0.1:0
+// and its admin API; it returns an epmd client and an admin client.
+func loopbackServer(t *testing.T, token string) (*epmd.Client, *faults.Client, *epmd.Server) {
+	t.Helper()
+	inj := faults.NewInjector(1, nil)
+	srv := &epmd.Server{Middleware: []epmd.Middleware{inj.Middleware}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	hs := httptest.NewServer(&faults.Admin{Injector: inj, Server: srv, Token: token})
+	t.Cleanup(func() {
+		hs.Close()
+		_ = srv.Close()
+		_ = inj.Close()
+	})
+	return &epmd.Client{Addr: l.Addr().String(), Timeout: 5 * time.Second}, &faults.Client{URL: hs.URL, Token: token}, srv
+}
+
+// TestAdminLifecycle: add → fires → event seen → remove → gone, with no
+// registration lost.
+func TestAdminLifecycle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ec, ac, _ := loopbackServer(t, "")
+	reg, err := ec.Register(ctx, &epmd.Alive2Req{Name: "a1", PortNo: 4000, NodeType: 77, HighVsn: 6, LowVsn: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+
+	events := make(chan faults.Event, 16)
+	evCtx, evCancel := context.WithCancel(ctx)
+	defer evCancel()
+	go func() {
+		_ = ac.Events(evCtx, 0, true, func(ev faults.Event) error { events <- ev; return nil })
+	}()
+
+	info, err := ac.Add(ctx, "drop,req=port_please , node=a*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Spec != "drop,req=port_please,node=a*" || info.ID == 0 {
+		t.Fatalf("Add = %+v", info)
+	}
+	if _, err := ec.PortPlease(ctx, "a1"); !errors.Is(err, epmd.ErrNoResponse) {
+		t.Fatalf("PORT_PLEASE2 a1 with drop: %v, want ErrNoResponse", err)
+	}
+	for ev := range events {
+		if ev.Type == faults.EventFault {
+			if ev.Kind != "drop" || ev.Req != "port_please" || ev.Node != "a1" || ev.Peer != "127.0.0.1" || ev.Fault != info.ID || ev.Time.IsZero() {
+				t.Errorf("fault event = %+v", ev)
+			}
+			break
+		}
+		if ev.Type != faults.EventRegistered || ev.Node != "a1" {
+			t.Errorf("unexpected event %+v", ev)
+		}
+	}
+	list, err := ac.Faults(ctx)
+	if err != nil || len(list) != 1 || list[0].Fired != 1 {
+		t.Fatalf("Faults = %+v, %v", list, err)
+	}
+	if err := ac.Remove(ctx, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ac.Remove(ctx, info.ID); !errors.Is(err, faults.ErrNoFault) {
+		t.Errorf("second Remove: %v, want ErrNoFault", err)
+	}
+	if list, err := ac.Faults(ctx); err != nil || len(list) != 0 {
+		t.Errorf("Faults after remove = %+v, %v", list, err)
+	}
+	if p, err := ec.PortPlease(ctx, "a1"); err != nil || p.PortNo != 4000 {
+		t.Errorf("PORT_PLEASE2 a1 after remove: %+v, %v", p, err)
+	}
+	nodes, err := ac.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].Name != "a1" || nodes[0].Port != 4000 {
+		t.Errorf("Nodes = %+v, %v", nodes, err)
+	}
+	select {
+	case <-reg.Done():
+		t.Error("registration lost")
+	default:
+	}
+
+	if _, err := ac.Add(ctx, "drop,req=bogus"); err == nil {
+		t.Error("Add of a bad spec succeeded")
+	} else {
+		var se *faults.SpecError
+		if !errors.As(err, &se) || se.Key != "req" {
+			t.Errorf("Add of a bad spec: %v, want a *SpecError for req", err)
+		}
+	}
+	if _, err := ac.Add(ctx, "delay_write=1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ac.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ac.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`chaos_epmd_requests_total{type="alive2",result="ok"} 1`,
+		`chaos_epmd_requests_total{type="port_please",result="no_reply"} 1`,
+		`chaos_epmd_requests_total{type="port_please",result="ok"} 1`,
+		`chaos_epmd_faults_fired_total{kind="drop"} 1`,
+		"chaos_epmd_registered_nodes 1",
+		"chaos_epmd_open_connections 1",
+		"chaos_epmd_faults_active 0",
+	} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+}
+
+func TestAdminAccess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, ac, _ := loopbackServer(t, "s3cret")
+	if _, err := ac.Faults(ctx); err != nil {
+		t.Errorf("with the token: %v", err)
+	}
+	wrong := &faults.Client{URL: ac.URL, Token: "guess"}
+	if _, err := wrong.Faults(ctx); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong token: %v, want HTTP 401", err)
+	}
+	none := &faults.Client{URL: ac.URL}
+	if _, err := none.Add(ctx, "drop"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("no token: %v, want HTTP 401", err)
+	}
+
+	// Without a token only loopback clients are served.
+	a := &faults.Admin{Injector: faults.NewInjector(1, nil)}
+	for _, tt := range []struct {
+		name   string
+		remote string
+		want   int
+	}{
+		{name: "v4 loopback", remote: "127.0.0.1:5000", want: http.StatusOK},
+		{name: "v6 loopback", remote: "[::1]:5000", want: http.StatusOK},
+		{name: "other host", remote: "10.0.0.1:5000", want: http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/faults", nil)
+			req.RemoteAddr = tt.remote
+			rec := httptest.NewRecorder()
+			a.ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("GET /faults from %s: %d, want %d", tt.remote, rec.Code, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,23 @@
+package faults
+
+import (
+	"context"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+)
+
+// Drop is the drop fault: a selected request is read and the connection
+// closed without a reply (FIN); with req=accept the connection is closed
+// before anything is read. An ALIVE2 dropped registers nothing.
+type Drop struct{}
+
+// Kind implements Action.
+func (Drop) Kind() string { return "drop" }
+
+func (Drop) appendArgs(b []byte) []byte { return b }
+
+func (Drop) middleware(*Injector, *active) epmd.Middleware {
+	return handle(func(_ context.Context, w epmd.ResponseWriter, _ *epmd.Request) { _ = w.Close() })
+}
+
+var parseDrop = noArg(Drop{})

@@ -1,0 +1,36 @@
+package faults
+
+import (
+	"context"
+	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+)
+
+// Stall is the stall=DUR fault: a selected request (by default a new
+// connection) freezes the whole daemon for D, as the C epmd's blocking
+// sleeps do: no connection proceeds, no request is served, no reply byte
+// is written and no registration ends until D has passed. Requests that
+// arrive meanwhile wait, then are selected in turn, so with no counter
+// selector every connection freezes the daemon again; stall=5,first=1
+// freezes it once.
+type Stall struct{ D time.Duration }
+
+// Kind implements Action.
+func (Stall) Kind() string { return "stall" }
+
+func (a Stall) appendArgs(b []byte) []byte { return appendDuration(append(b, '='), a.D) }
+
+func (a Stall) middleware(inj *Injector, _ *active) epmd.Middleware {
+	return func(next epmd.Handler) epmd.Handler {
+		return epmd.HandlerFunc(func(ctx context.Context, w epmd.ResponseWriter, r *epmd.Request) {
+			inj.gate.freeze(a.D)
+			if inj.gate.wait(ctx) != nil {
+				return
+			}
+			next.ServeEPMD(ctx, w, r)
+		})
+	}
+}
+
+var parseStall = parseDurationArg(func(d time.Duration) Action { return Stall{d} })
