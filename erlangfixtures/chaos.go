@@ -1,0 +1,81 @@
+package erlangfixtures
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// chaosBuild caches the chaos-epmd build of this process: built once, reused by
+// every container. A failed build is retried on the next call.
+var chaosBuild struct {
+	sync.Mutex
+	path string
+}
+
+// ChaosEpmdBinary returns the path of a static chaos-epmd binary for containers:
+// $CHAOS_EPMD_BINARY when set (relative to the module root unless absolute; it
+// must be static, CGO_ENABLED=0), else built once per process from the module
+// tree (CGO_ENABLED=0 go build ./cmd/chaos-epmd) into [CacheDir]/bin.
+func ChaosEpmdBinary(ctx context.Context) (string, error) {
+	chaosBuild.Lock()
+	defer chaosBuild.Unlock()
+	if chaosBuild.path != "" {
+		return chaosBuild.path, nil
+	}
+	path, err := buildChaosEpmd(ctx)
+	if err != nil {
+		return "", err
+	}
+	chaosBuild.path = path
+	return path, nil
+}
+
+func buildChaosEpmd(ctx context.Context) (string, error) {
+	if p := os.Getenv("CHAOS_EPMD_BINARY"); p != "" {
+		if filepath.IsAbs(p) {
+			return p, nil
+		}
+		root, err := ModuleRoot() // go test runs in the package directory
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(root, p), nil
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", fmt.Errorf("build chaos-epmd: %w", err)
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", fmt.Errorf("build chaos-epmd: %w", err)
+	}
+	dir := filepath.Join(cache, "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("build chaos-epmd: %w", err)
+	}
+	// Build under a private name, then rename: test processes running in
+	// parallel each build and never see a half-written binary.
+	tmp, err := os.CreateTemp(dir, "chaos-epmd-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("build chaos-epmd: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp.Name(), "./cmd/chaos-epmd")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build chaos-epmd (CGO_ENABLED=0 go build ./cmd/chaos-epmd in %s): %w\n%s",
+			root, err, strings.TrimSpace(string(out)))
+	}
+	path := filepath.Join(dir, "chaos-epmd")
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("build chaos-epmd: %w", err)
+	}
+	return path, nil
+}

@@ -1,0 +1,65 @@
+// Package erlangfixtures runs real Erlang/OTP nodes in containers for tests,
+// on machines that reach Debian's package mirror but no container registry.
+//
+// # Host and images
+//
+// hostsetup.sh (root, Debian; idempotent) installs Debian's docker.io and
+// debootstrap when needed and starts dockerd in the background when no engine
+// answers. Images are built offline: debootstrap --variant=minbase with
+// erlang-base from the mirror in the machine's apt sources, trimmed and imported
+// into the engine as chaos-epmd/erlang:<release>-otp<N>-<hash>, where the hash
+// covers the release, the package list and the recipe ([ImageRef]). bookworm
+// gives OTP 25 (the default), trixie OTP 27. [BuildImage] does it (about a
+// minute cold, nothing when present); `go run ./erlangfixtures/cmd/erlfix images`
+// builds both, and [Run] builds a missing one on demand when running as root.
+// [WithImage] uses any existing local image instead (e.g. an official erlang:
+// image where a registry is reachable).
+//
+// testcontainers-go is configured for this world by the package itself: the Ryuk
+// reaper (an image that cannot be pulled) is disabled, nothing is pulled, and
+// cleanup is the caller's: [Node.Terminate], [Cluster.Terminate] or
+// [WithCleanup](t.Cleanup). Every container and network carries the labels
+// [LabelFixture] and [LabelSession]; [Leftovers] and `erlfix leftovers|clean`
+// find and remove what a crashed run left.
+//
+// # Nodes
+//
+// [Run] starts one node per container with the options of [Option] (any
+// testcontainers.ContainerCustomizer may be mixed in). The container's entry
+// point, node.sh, starts the epmd the options ask for ([EpmdMode]: OTP's C
+// epmd, chaos-epmd with faults and an admin API, or nothing so that erl
+// auto-starts its epmd — which [EpmdChaosAuto] has replaced with chaos-epmd),
+// then execs erl. erl boots without distribution unless [WithDistAtBoot]; it
+// runs chaos_agent, a small Erlang server on its own TCP port ([AgentPort])
+// that evaluates expressions and answers with the value or the exception
+// printed as terms. The agent is the control channel: it needs neither epmd nor
+// distribution, so a test can call net_kernel:start/2 ([Node.StartDistribution]),
+// read OTP's exact {error,...} ([ResultError]) or exception ([EvalError]), kill
+// and restart epmd ([Node.KillEpmd], [Node.StartEpmd]) and look again. The test
+// process dials agents and chaos-epmd admin APIs on the containers' own
+// addresses; nothing is published on the host.
+//
+// Start-up the way users do it is kept: [WithDistAtBoot] puts -sname/-name on
+// erl's command line (a failure gives a [*StartError] with erl's exit status and
+// log), and [Node.Erl] runs any plain erl command line in the container.
+//
+// chaos-epmd is built once per test process (CGO_ENABLED=0 go build
+// ./cmd/chaos-epmd, or $CHAOS_EPMD_BINARY) and copied into the containers that
+// need it. [Node.ChaosClient] is a faults.Client for its admin API;
+// [Node.ChaosCtl] runs "chaos-epmd ctl" inside the container.
+//
+// # Clusters
+//
+// [RunCluster] starts N nodes in parallel on one fresh network, node i with
+// hostname and alias n<i+1>, and with [Joined] connects them all. Its errors
+// carry every node's log; [Cluster.Logs] gives them for a failed test.
+//
+//	c, err := erlangfixtures.RunCluster(ctx, 3,
+//		erlangfixtures.WithNodeOptions(erlangfixtures.WithChaosEpmd("delay_write=1,req=port_please")),
+//		erlangfixtures.WithNodeOptionsAt(2, erlangfixtures.WithRelease(erlangfixtures.OTP27)),
+//		erlangfixtures.Joined(),
+//		erlangfixtures.WithCleanup(t.Cleanup))
+//
+// Tests that need an engine call [RequireEngine] first: without one they skip,
+// except under CI=true, where they fail.
+package erlangfixtures

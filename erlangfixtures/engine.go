@@ -1,0 +1,225 @@
+package erlangfixtures
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// configureTestcontainers sets what testcontainers-go needs in this world before
+// its configuration is first read: no registry is reachable, so the Ryuk reaper
+// image cannot be pulled; cleanup relies on the caller's cleanup function and on
+// the fixture labels instead. A value the user set explicitly is kept.
+var configureTestcontainers = sync.OnceFunc(func() {
+	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+})
+
+// sessionID labels everything this process creates (see [LabelSession]), so
+// leftovers can be told apart from those of test processes running alongside.
+var sessionID = sync.OnceValue(func() string {
+	return fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+})
+
+func fixtureLabels() map[string]string {
+	return map[string]string{LabelFixture: "1", LabelSession: sessionID()}
+}
+
+// dockerClient returns the process's client of the engine testcontainers uses
+// (DOCKER_HOST, ~/.testcontainers.properties), made on first success.
+func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
+	configureTestcontainers()
+	sharedClient.Lock()
+	defer sharedClient.Unlock()
+	if sharedClient.c != nil {
+		return sharedClient.c, nil
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	sharedClient.c = cli
+	return cli, nil
+}
+
+var sharedClient struct {
+	sync.Mutex
+	c *testcontainers.DockerClient
+}
+
+// ErrNoEngine is returned by [EngineAvailable] when no Docker engine answers.
+var ErrNoEngine = errors.New("no Docker engine answers (run erlangfixtures/hostsetup.sh as root)")
+
+// EngineAvailable reports whether a Docker engine answers within a few seconds.
+// The error wraps [ErrNoEngine] and says why.
+func EngineAvailable(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoEngine, err)
+	}
+	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoEngine, err)
+	}
+	return nil
+}
+
+// TB is the part of testing.TB (and of Ginkgo's GinkgoT()) that [RequireEngine]
+// uses.
+type TB interface {
+	Helper()
+	Skip(args ...any)
+	Fatal(args ...any)
+}
+
+// RequireEngine skips the test when no Docker engine answers, with a one-line
+// reason, except when the environment has CI=true: then it fails the test, so
+// CI is never green for container tests that did not run.
+func RequireEngine(tb TB) {
+	tb.Helper()
+	err := EngineAvailable(context.Background())
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(fmt.Sprintf("CI=true, so not skipping: %v", err))
+	}
+	tb.Skip(err)
+}
+
+// CacheDir is where image builds and the chaos-epmd binary live:
+// $CHAOS_EPMD_CACHE when set, else .cache/erlangfixtures under the module root
+// (ignored by git).
+func CacheDir() (string, error) {
+	if d := os.Getenv("CHAOS_EPMD_CACHE"); d != "" {
+		return filepath.Abs(d)
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".cache", "erlangfixtures"), nil
+}
+
+const modulePath = "github.com/chaos-epmd/chaos-epmd"
+
+// ModuleRoot finds the chaos-epmd module root from the working directory up.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("module root: %w", err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if isModuleRoot(filepath.Join(d, "go.mod")) {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("module root: no go.mod of %s above %s", modulePath, dir)
+		}
+	}
+}
+
+func isModuleRoot(gomod string) bool {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fs := strings.Fields(sc.Text()); len(fs) == 2 && fs[0] == "module" {
+			return strings.Trim(fs[1], `"`) == modulePath
+		}
+	}
+	return false
+}
+
+// Leftover is a container or network carrying the fixture label.
+type Leftover struct {
+	Kind    string // "container" or "network"
+	ID      string
+	Name    string
+	Session string
+}
+
+func (l Leftover) String() string {
+	return fmt.Sprintf("%s %s (%.12s, session %s)", l.Kind, l.Name, l.ID, l.Session)
+}
+
+// Leftovers lists the fixture containers and networks in the engine: all of
+// them when session is "", else those of one session ([Session] gives this
+// process's).
+func Leftovers(ctx context.Context, session string) ([]Leftover, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := make(client.Filters).Add("label", LabelFixture+"=1")
+	if session != "" {
+		f = f.Add("label", LabelSession+"="+session)
+	}
+	var out []Leftover
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range cs.Items {
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		out = append(out, Leftover{Kind: "container", ID: c.ID, Name: name, Session: c.Labels[LabelSession]})
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range ns.Items {
+		out = append(out, Leftover{Kind: "network", ID: n.ID, Name: n.Name, Session: n.Labels[LabelSession]})
+	}
+	return out, nil
+}
+
+// Session returns the label value marking what this process created.
+func Session() string { return sessionID() }
+
+// RemoveLeftovers force-removes the fixture containers, then networks, of one
+// session ("" for all) and returns what it removed.
+func RemoveLeftovers(ctx context.Context, session string) ([]Leftover, error) {
+	ls, err := Leftovers(ctx, session)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, l := range ls {
+		if l.Kind == "container" {
+			_, err := cli.ContainerRemove(ctx, l.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			errs = append(errs, err)
+		}
+	}
+	for _, l := range ls {
+		if l.Kind == "network" {
+			_, err := cli.NetworkRemove(ctx, l.ID, client.NetworkRemoveOptions{})
+			errs = append(errs, err)
+		}
+	}
+	return ls, errors.Join(errs...)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
