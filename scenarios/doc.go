@@ -1,0 +1,10 @@
+// Package scenarios holds the Ginkgo specs that start real Erlang/OTP nodes
+// in containers and check what they do with the C epmd and with
+// chaos-epmd: cluster joins, custom epmd ports, -address restrictions,
+// inet_dist_listen exhaustion, epmd's lifecycle, and every fault family.
+//
+// Run them with go test ./scenarios/... (or make scenarios, through the
+// Ginkgo CLI in parallel with a JUnit report). One file per behaviour;
+// Describe names the behaviour, Context the condition, It the outcome.
+// Labels pick lanes: container, slow, fault:<kind>, otp:27.
+package scenarios

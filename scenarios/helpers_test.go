@@ -1,0 +1,138 @@
+package scenarios_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+)
+
+// epmds is the differential control: every story without a fault runs
+// with OTP's C epmd and with chaos-epmd and must end the same way.
+var epmds = []TableEntry{
+	Entry("with the C epmd", SpecTimeout(specTimeout), erlangfixtures.EpmdC),
+	Entry("with chaos-epmd", SpecTimeout(specTimeout), erlangfixtures.EpmdChaos),
+}
+
+// opts turns fixture options into Run's argument type.
+func opts(os ...erlangfixtures.Option) []testcontainers.ContainerCustomizer {
+	cs := make([]testcontainers.ContainerCustomizer, len(os))
+	for i, o := range os {
+		cs[i] = o
+	}
+	return cs
+}
+
+// startCluster starts n nodes n1@n1 … on a fresh network (not joined,
+// distribution not started unless the options say so), removes them when
+// the spec ends, and attaches their logs to the report if it failed.
+func startCluster(ctx context.Context, n int, common []erlangfixtures.Option, perNode map[int][]erlangfixtures.Option) *erlangfixtures.Cluster {
+	GinkgoHelper()
+	copts := []erlangfixtures.ClusterOption{
+		erlangfixtures.WithNodeOptions(opts(common...)...),
+		erlangfixtures.WithCleanup(func(f func()) { DeferCleanup(f) }),
+	}
+	for i, o := range perNode {
+		copts = append(copts, erlangfixtures.WithNodeOptionsAt(i, opts(o...)...))
+	}
+	c, err := erlangfixtures.RunCluster(ctx, n, copts...)
+	attachLogsOnFailure(c.Nodes...)
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// startNode starts one node, as startCluster does.
+func startNode(ctx context.Context, o ...erlangfixtures.Option) *erlangfixtures.Node {
+	GinkgoHelper()
+	n, err := erlangfixtures.Run(ctx, opts(o...)...)
+	DeferCleanup(func() {
+		tctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		Expect(n.Terminate(tctx)).To(Succeed())
+	})
+	attachLogsOnFailure(n)
+	Expect(err).NotTo(HaveOccurred())
+	return n
+}
+
+// attachLogsOnFailure adds the nodes' container logs (erl's and epmd's
+// output) to the report of a failed spec.
+func attachLogsOnFailure(nodes ...*erlangfixtures.Node) {
+	DeferCleanup(func() {
+		if !CurrentSpecReport().Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, n := range nodes {
+			if n == nil {
+				continue
+			}
+			l, err := n.Logs(ctx)
+			if err != nil {
+				l = "logs: " + err.Error()
+			}
+			AddReportEntry("log of "+n.Name(), l, ReportEntryVisibilityFailureOrVerbose)
+		}
+	})
+}
+
+// startDistribution starts distribution on every node and fails the spec
+// on any error.
+func startDistribution(ctx context.Context, nodes ...*erlangfixtures.Node) {
+	GinkgoHelper()
+	for _, n := range nodes {
+		Expect(n.StartDistribution(ctx)).To(Succeed(), "start distribution on %s", n.Name())
+	}
+}
+
+// eval evaluates expressions on a node and fails the spec on an exception.
+func eval(ctx context.Context, n *erlangfixtures.Node, format string, args ...any) string {
+	GinkgoHelper()
+	out, err := n.Eval(ctx, fmt.Sprintf(format, args...))
+	Expect(err).NotTo(HaveOccurred())
+	return out
+}
+
+// names returns the node names n sees in nodes(kinds...).
+func names(ctx context.Context, n *erlangfixtures.Node, kinds ...string) func(Gomega) []string {
+	return func(g Gomega) []string {
+		got, err := n.Nodes(ctx, kinds...)
+		g.Expect(err).NotTo(HaveOccurred())
+		return got
+	}
+}
+
+// registered returns the names registered with n's epmd.
+func registered(ctx context.Context, n *erlangfixtures.Node) func(Gomega) []string {
+	return func(g Gomega) []string {
+		ns, err := n.EpmdNames(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		out := []string{}
+		for _, e := range ns {
+			out = append(out, e.Name)
+		}
+		return out
+	}
+}
+
+// shortName is the part of a node name before the '@'.
+func shortName(n *erlangfixtures.Node) string {
+	s, _, _ := strings.Cut(n.Name(), "@")
+	return s
+}
+
+// hostOf is the part of a node name after the '@'.
+func hostOf(n *erlangfixtures.Node) string {
+	_, h, _ := strings.Cut(n.Name(), "@")
+	return h
+}
+
+// atom quotes a node name as an Erlang atom.
+func atom(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
