@@ -48,8 +48,9 @@ const (
 	msgUnregUnknownName = "unregister of unknown name"       // node
 	msgStopped          = "epmd connection stopped"
 	msgKilled           = "epmd killed"
-	msgSent             = "sent reply"  // req, node, result
-	msgNamesTable       = "names table" // reg, unreg (level 3)
+	msgAtLimit          = "out of file descriptors, connection closed" // peer
+	msgSent             = "sent reply"                                 // req, node, result
+	msgNamesTable       = "names table"                                // reg, unreg (level 3)
 	// MsgListening and MsgServing are logged by the epmd command at start,
 	// before and after opening its sockets (C: -d -d).
 	MsgListening = "try to initiate listening port" // port
@@ -283,6 +284,8 @@ func CText(msg string, a map[string]slog.Value) []string {
 		return []string{"trying to unregister node with unknown file descriptor " + str("fd")}
 	case msgUnregUnknownName:
 		return []string{"trying to unregister node with unknown name " + str("node")}
+	case msgAtLimit:
+		return []string{"failed opening connection: out of file descriptors, closed connection from " + str("peer")}
 	case msgStopped, msgKilled, MsgServing:
 		return []string{msg}
 	case MsgListening:

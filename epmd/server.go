@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -62,6 +63,8 @@ type Server struct {
 	done      chan struct{}
 	killed    atomic.Bool
 	closing   atomic.Bool
+	spareMu   sync.Mutex
+	spare     *os.File // a descriptor held back for shedding at the fd limit
 	wg        sync.WaitGroup
 	nextID    atomic.Uint64
 	ctx       context.Context
@@ -86,6 +89,7 @@ func (s *Server) init() {
 		s.conns = make(map[uint64]*Conn)
 		s.done = make(chan struct{})
 		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.spare, _ = os.Open(os.DevNull)
 	})
 }
 
@@ -251,9 +255,12 @@ func (s *Server) Serve(l net.Listener) error {
 				return s.closedErr()
 			default:
 			}
+			if s.shedAtLimit(l, err) {
+				continue
+			}
 			if isTemporaryAccept(err) {
-				// Out of file descriptors or similar: wait and retry,
-				// as net/http does, rather than stop serving.
+				// Out of memory or similar: wait and retry, as
+				// net/http does, rather than stop serving.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.logAcceptError(err)
 				t := time.NewTimer(backoff)
@@ -275,6 +282,30 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		go s.serveConn(c)
 	}
+}
+
+// shedAtLimit handles an accept that failed for want of a file descriptor
+// the way the C epmd treats connections beyond its table: it frees the
+// reserved descriptor, accepts the waiting connection, closes it at once and
+// takes the reserve back. It reports whether it did.
+func (s *Server) shedAtLimit(l net.Listener, err error) bool {
+	if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) {
+		return false
+	}
+	s.spareMu.Lock()
+	defer s.spareMu.Unlock()
+	if s.spare == nil {
+		return false
+	}
+	_ = s.spare.Close()
+	s.spare = nil
+	nc, aerr := l.Accept()
+	if aerr == nil {
+		s.log0(msgAtLimit, slog.String("peer", nc.RemoteAddr().String()))
+		_ = nc.Close()
+	}
+	s.spare, _ = os.Open(os.DevNull)
+	return aerr == nil
 }
 
 func isTemporaryAccept(err error) bool {
@@ -499,6 +530,12 @@ func (s *Server) Close() error {
 	for l := range s.listeners {
 		_ = (*l).Close()
 	}
+	s.spareMu.Lock()
+	if s.spare != nil {
+		_ = s.spare.Close()
+		s.spare = nil
+	}
+	s.spareMu.Unlock()
 	conns := make([]*Conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)

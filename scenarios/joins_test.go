@@ -1,16 +1,28 @@
 package scenarios_test
 
 import (
+	"strconv"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
 )
 
+var (
+	otp25x3 = [3]erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP25, erlangfixtures.OTP25}
+	otp27x3 = [3]erlangfixtures.Release{erlangfixtures.OTP27, erlangfixtures.OTP27, erlangfixtures.OTP27}
+	mixed   = [3]erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP27, erlangfixtures.OTP25}
+)
+
 var _ = Describe("Cluster joins", Label("container"), func() {
 	DescribeTable("three nodes joined by net_adm:ping see each other transitively",
-		func(ctx SpecContext, mode erlangfixtures.EpmdMode) {
-			c := startCluster(ctx, 3, []erlangfixtures.Option{erlangfixtures.WithEpmd(mode)}, nil)
+		func(ctx SpecContext, mode erlangfixtures.EpmdMode, releases [3]erlangfixtures.Release) {
+			per := map[int][]erlangfixtures.Option{}
+			for i, r := range releases {
+				per[i] = []erlangfixtures.Option{erlangfixtures.WithRelease(r)}
+			}
+			c := startCluster(ctx, 3, []erlangfixtures.Option{erlangfixtures.WithEpmd(mode)}, per)
 			n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 			startDistribution(ctx, n1, n2, n3)
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
@@ -19,7 +31,17 @@ var _ = Describe("Cluster joins", Label("container"), func() {
 			Eventually(ctx, names(ctx, n2)).Should(ConsistOf(n1.Name(), n3.Name()))
 			Eventually(ctx, names(ctx, n3)).Should(ConsistOf(n1.Name(), n2.Name()))
 			Expect(registered(ctx, n1)(Default)).To(Equal([]string{"n1"}))
-		}, epmds)
+			for i, n := range c.Nodes {
+				Expect(n.EvalString(ctx, "erlang:system_info(otp_release)")).To(Equal(strconv.Itoa(releases[i].OTP())), n.Name())
+			}
+		},
+		Entry("with the C epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdC, otp25x3),
+		Entry("with chaos-epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, otp25x3),
+		Entry("with the C epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, otp27x3),
+		Entry("with chaos-epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, otp27x3),
+		Entry("with the C epmd, OTP 25 and 27 mixed", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, mixed),
+		Entry("with chaos-epmd, OTP 25 and 27 mixed", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, mixed),
+	)
 
 	DescribeTable("with -connect_all false connections stay explicit",
 		func(ctx SpecContext, mode erlangfixtures.EpmdMode) {
