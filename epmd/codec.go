@@ -118,14 +118,21 @@ type Message interface {
 // Append implements Message.
 func (m *Alive2Req) Append(b []byte) []byte {
 	b = append(b, CodeAlive2Req)
-	b = binary.BigEndian.AppendUint16(b, m.PortNo)
-	b = append(b, m.NodeType, m.Protocol)
-	b = binary.BigEndian.AppendUint16(b, m.HighVsn)
-	b = binary.BigEndian.AppendUint16(b, m.LowVsn)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Name)))
-	b = append(b, m.Name...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Extra)))
-	return append(b, m.Extra...)
+	return appendNodeInfo(b, m.PortNo, m.NodeType, m.Protocol, m.HighVsn, m.LowVsn, m.Name, m.Extra)
+}
+
+// appendNodeInfo appends the node description ALIVE2_REQ and PORT2_RESP
+// share: PortNo NodeType Protocol HighVsn LowVsn Nlen Name Elen Extra.
+func appendNodeInfo(b []byte, port uint16, typ, proto uint8, high, low uint16, name string, extra []byte) []byte {
+	be := binary.BigEndian
+	b = be.AppendUint16(b, port)
+	b = append(b, typ, proto)
+	b = be.AppendUint16(b, high)
+	b = be.AppendUint16(b, low)
+	b = be.AppendUint16(b, uint16(len(name)))
+	b = append(b, name...)
+	b = be.AppendUint16(b, uint16(len(extra)))
+	return append(b, extra...)
 }
 
 // Append implements Message.
@@ -152,14 +159,7 @@ func (m *Port2Resp) Append(b []byte) []byte {
 	if m.Result != 0 {
 		return b
 	}
-	b = binary.BigEndian.AppendUint16(b, m.PortNo)
-	b = append(b, m.NodeType, m.Protocol)
-	b = binary.BigEndian.AppendUint16(b, m.HighVsn)
-	b = binary.BigEndian.AppendUint16(b, m.LowVsn)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Name)))
-	b = append(b, m.Name...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Extra)))
-	return append(b, m.Extra...)
+	return appendNodeInfo(b, m.PortNo, m.NodeType, m.Protocol, m.HighVsn, m.LowVsn, m.Name, m.Extra)
 }
 
 // Append implements Message.

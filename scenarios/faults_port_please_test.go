@@ -66,10 +66,7 @@ var _ = Describe("Faults on lookups (PORT_PLEASE2)", Label("container"), func() 
 			c := startCluster(ctx, 2, nil, map[int][]erlangfixtures.Option{1: {erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos)}})
 			n1, n2 := c.Nodes[0], c.Nodes[1]
 			startDistribution(ctx, n1, n2)
-			res, err := n2.Exec(ctx, []string{"erl", "-sname", "other", "-start_epmd", "false", "-detached", "-noshell",
-				"-setcookie", erlangfixtures.DefaultCookie}, "HOME=/root")
-			Expect(err).NotTo(HaveOccurred())
-			Expect(res.ExitCode).To(Equal(0))
+			startSecondNode(ctx, n2, "other")
 			Eventually(ctx, registered(ctx, n2)).Should(ConsistOf("n2", "other"))
 			ns, err := n2.EpmdNames(ctx)
 			Expect(err).NotTo(HaveOccurred())

@@ -60,10 +60,7 @@ var _ = Describe("Fault targeting and run-time control", Label("container"), fun
 		c := startCluster(ctx, 2, nil, map[int][]erlangfixtures.Option{1: {erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos)}})
 		n1, n2 := c.Nodes[0], c.Nodes[1]
 		startDistribution(ctx, n1, n2)
-		res, err := n2.Exec(ctx, []string{"erl", "-sname", "other", "-start_epmd", "false", "-detached", "-noshell",
-			"-setcookie", erlangfixtures.DefaultCookie}, "HOME=/root")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0))
+		startSecondNode(ctx, n2, "other")
 		Eventually(ctx, registered(ctx, n2)).Should(ConsistOf("n2", "other"))
 		ctl := chaosControl(ctx, n2)
 		addFault(ctx, ctl, "drop,req=port_please,node=oth*")

@@ -136,3 +136,15 @@ func hostOf(n *erlangfixtures.Node) string {
 
 // atom quotes a node name as an Erlang atom.
 func atom(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
+
+// startSecondNode starts another node, name@<host of n>, detached in n's
+// container (erl -detached, the fixture's cookie) and waits until it is
+// registered with that container's epmd.
+func startSecondNode(ctx context.Context, n *erlangfixtures.Node, name string) {
+	GinkgoHelper()
+	res, err := n.Exec(ctx, []string{"erl", "-sname", name, "-start_epmd", "false", "-detached", "-noshell",
+		"-setcookie", erlangfixtures.DefaultCookie}, "HOME=/root")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(res.ExitCode).To(Equal(0), res.Output)
+	Eventually(ctx, registered(ctx, n)).Should(ContainElement(name))
+}
