@@ -9,7 +9,7 @@ APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2
 # The scenarios' chaos-epmd: the static binary built here, not one per process.
 export CHAOS_EPMD_BINARY := $(CURDIR)/$(BIN)
 
-.PHONY: all build run test unit lint deps otp-suite scenarios bench fuzz clean
+.PHONY: all build run test unit lint deps otp-suite scenarios bench bench-scale fuzz clean
 
 all: build
 
@@ -56,9 +56,16 @@ scenarios: build fixtures
 otp-suite: deps build
 	bash cmd/chaos-epmd/testdata/otp-epmd-suite.sh $(BIN)
 
-## bench: micro-benchmarks of the codec, registry and handler chain
-bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./epmd/... ./faults/...
+## bench: micro-benchmarks (codec, registry, handler chain, injector), then the
+## A/B load comparison of the C epmd and chaos-epmd (1000 nodes, 4 clients)
+bench: build deps
+	mkdir -p build
+	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./epmd/ ./faults/ | tee build/bench-micro.txt
+	$(GO) run ./cmd/epmd-bench -benchout build/bench-epmd.txt $(BENCHFLAGS)
+
+## bench-scale: 19,900 registrations held by one chaos-epmd process
+bench-scale: build
+	$(GO) run ./cmd/epmd-bench -target 'chaos=$(BIN) -port 14380' -nodes 19900 -clients 4 -workers 4 -rounds 1 -phases register,names,port_please -names-count 40 -pp-count 4000 -v
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 fuzz:

@@ -79,7 +79,8 @@ type Request struct {
 	// *NamesReq, *DumpReq, *KillReq or *StopReq; nil for KindAccept.
 	Msg Message
 	// Body is the raw request body, without the length prefix; nil for
-	// KindAccept.
+	// KindAccept. It is valid only until ServeEPMD returns: the server
+	// reuses the buffer.
 	Body []byte
 	// Conn is the connection the request arrived on.
 	Conn *Conn
@@ -199,20 +200,37 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 			n = len((&Alive2Resp{Creation: uint16(c)}).Append(reply[:0]))
 		}
 	}
-	// As in the C epmd, the connection is kept even when the registration
-	// failed or the reply could not be written; whatever happens next on it
-	// ends it and its registration.
-	_, _ = w.Write(reply[:n])
+	// The reply goes out now, in one write, so its failure is known here.
+	// As in the C epmd, a failed reply undoes the registration and the
+	// connection is not kept; otherwise it is kept even when the
+	// registration failed. Deliberate deviation: the C epmd unregisters the
+	// name whoever holds it, so a duplicate request reset before its reply
+	// removes the original holder — any client could unregister any node.
+	// Here only the registration this request made is undone.
+	_, err = w.Write(reply[:n])
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		if node != nil && reg.Unregister(node) {
+			s.logUnregistered(node, reg)
+		}
+		s.log1(msgSendFailed, slog.String("node", m.Name))
+		return
+	}
 	s.logSent(KindAlive2, m.Name, "")
 	if node == nil {
 		r.Conn.keep(nil)
 		return
 	}
+	// The closure outlives the request: it must not capture r (whose Body
+	// is the connection's read buffer).
+	fd := r.Conn.FD
 	r.Conn.keep(func() {
 		if reg.Unregister(node) {
 			s.logUnregistered(node, reg)
 		} else {
-			s.log1(msgUnregUnknownFD, slog.Int("fd", r.Conn.FD))
+			s.log1(msgUnregUnknownFD, slog.Int("fd", fd))
 		}
 	})
 }

@@ -48,6 +48,7 @@ const (
 	msgUnregUnknownName = "unregister of unknown name"       // node
 	msgStopped          = "epmd connection stopped"
 	msgKilled           = "epmd killed"
+	msgSendFailed       = "failed to send ALIVE2 reply"                // node
 	msgAtLimit          = "out of file descriptors, connection closed" // peer
 	msgSent             = "sent reply"                                 // req, node, result
 	msgNamesTable       = "names table"                                // reg, unreg (level 3)
@@ -286,6 +287,8 @@ func CText(msg string, a map[string]slog.Value) []string {
 		return []string{"trying to unregister node with unknown name " + str("node")}
 	case msgAtLimit:
 		return []string{"failed opening connection: out of file descriptors, closed connection from " + str("peer")}
+	case msgSendFailed:
+		return []string{"** failed to send ALIVE2_RESP for \"" + str("node") + "\""}
 	case msgStopped, msgKilled, MsgServing:
 		return []string{msg}
 	case MsgListening:
@@ -318,7 +321,9 @@ func CText(msg string, a map[string]slog.Value) []string {
 		return []string{"Disallowed STOP_REQ, no relaxed_command_check"}
 	case msgKill:
 		return []string{"got KILL_REQ - terminates normal"}
-	case msgReadError, msgWriteError, msgAcceptError:
+	case msgWriteError:
+		return []string{fmt.Sprintf("error in write, errno=%d: %s", errnoOf(a["err"]), Strerror(a["err"].Any()))}
+	case msgReadError, msgAcceptError:
 		return []string{msg + ": " + Strerror(a["err"].Any())}
 	}
 	var b strings.Builder

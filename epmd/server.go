@@ -23,6 +23,9 @@ const DefaultPacketTimeout = 60 * time.Second
 // for at most inbufSize-1 bytes.
 const inbufSize = 3 * MaxNameBytes
 
+// framePool holds the buffers requests are read into.
+var framePool = sync.Pool{New: func() any { return new([inbufSize]byte) }}
+
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown
 // or Close.
 var ErrServerClosed = errors.New("epmd: server closed")
@@ -386,15 +389,19 @@ func (s *Server) serveConn(c *Conn) {
 		return
 	}
 	_ = w.Flush()
-	body, ok := s.readFrame(c)
+	buf := framePool.Get().(*[inbufSize]byte)
+	body, ok := s.readFrame(c, buf[:])
 	if !ok {
+		framePool.Put(buf)
 		return
 	}
 	req, ok := s.decode(c, body)
 	if !ok {
+		framePool.Put(buf)
 		return
 	}
 	s.handler.ServeEPMD(s.ctx, w, req)
+	framePool.Put(buf)
 	if c.closed.Load() {
 		if c.release != nil {
 			c.release()
@@ -408,8 +415,10 @@ func (s *Server) serveConn(c *Conn) {
 	// A registration connection: anything that happens on it (data, EOF,
 	// error) ends it and its registration.
 	_ = c.nc.SetReadDeadline(time.Time{})
-	var b [inbufSize]byte
-	n, err := c.nc.Read(b[:])
+	// One byte is enough to end it; a registration must not hold a read
+	// buffer for its lifetime.
+	b := make([]byte, 1)
+	n, err := c.nc.Read(b)
 	if c.closed.Load() {
 		// Closed by the server (STOP, KILL, Close): already accounted for.
 		if c.release != nil {
@@ -417,7 +426,16 @@ func (s *Server) serveConn(c *Conn) {
 		}
 		return
 	}
-	s.logKeptEnd(c, b[:n], err)
+	data := b[:n]
+	if n > 0 && s.logLevels[1] {
+		// Log all that arrived, as the C epmd's one large read does.
+		buf := framePool.Get().(*[inbufSize]byte)
+		_ = c.nc.SetReadDeadline(time.Now())
+		m, _ := c.nc.Read(buf[:])
+		data = append(data, buf[:m]...)
+		framePool.Put(buf)
+	}
+	s.logKeptEnd(c, data, err)
 	if c.release != nil {
 		c.release()
 	} else {
@@ -428,8 +446,7 @@ func (s *Server) serveConn(c *Conn) {
 // readFrame reads one request the way the C epmd does: a first read of up
 // to inbufSize-1 bytes, then exactly what Len says is missing. It reports
 // false when the connection must be closed without reply.
-func (s *Server) readFrame(c *Conn) ([]byte, bool) {
-	buf := make([]byte, inbufSize)
+func (s *Server) readFrame(c *Conn, buf []byte) ([]byte, bool) {
 	got, want := 0, 0
 	for {
 		timeout := time.Duration(c.packetTimeout.Load())
@@ -587,4 +604,12 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap
+}
+
+// ServeRequest runs the server's handler chain on one decoded request, as
+// a connection does after reading and decoding it. It is for tests and
+// benchmarks of middleware without sockets.
+func (s *Server) ServeRequest(ctx context.Context, w ResponseWriter, r *Request) {
+	s.init()
+	s.handler.ServeEPMD(ctx, w, r)
 }

@@ -231,28 +231,35 @@ func (inj *Injector) serve(ctx context.Context, next epmd.Handler, w epmd.Respon
 	if inj.gate.wait(ctx) != nil {
 		return
 	}
-	ow := &outerWriter{ResponseWriter: w, inj: inj, ctx: ctx}
-	if r.Kind != epmd.KindAccept {
+	ow := outerWriterPool.Get().(*outerWriter)
+	*ow = outerWriter{ResponseWriter: w, inj: inj, ctx: ctx}
+	if r.Kind == epmd.KindAlive2 || r.Kind == epmd.KindStop {
+		// Only these change the registry: the others need no tracking.
 		r = r.WithRegistry(&trackingRegistry{Registry: r.Registry, inj: inj, conn: r.Conn})
 	}
-	now := time.Now()
 	h := next
-	list := *inj.faults.Load()
-	var chosen []*active
-	for _, a := range list {
-		if a.mw != nil && inj.selects(a, r, now) {
-			chosen = append(chosen, a)
+	if list := *inj.faults.Load(); len(list) > 0 {
+		now := time.Now()
+		var chosen []*active
+		for _, a := range list {
+			if a.mw != nil && inj.selects(a, r, now) {
+				chosen = append(chosen, a)
+			}
 		}
-	}
-	for i := len(chosen) - 1; i >= 0; i-- {
-		h = chosen[i].mw(h)
-	}
-	for _, a := range chosen {
-		inj.fired(a, r)
+		for i := len(chosen) - 1; i >= 0; i-- {
+			h = chosen[i].mw(h)
+		}
+		for _, a := range chosen {
+			inj.fired(a, r)
+		}
 	}
 	h.ServeEPMD(ctx, ow, r)
 	inj.metrics.request(r.Kind, ow.result(r.Kind))
+	*ow = outerWriter{}
+	outerWriterPool.Put(ow)
 }
+
+var outerWriterPool = sync.Pool{New: func() any { return new(outerWriter) }}
 
 // selects applies a's selector to r, counting matches.
 func (inj *Injector) selects(a *active, r *epmd.Request, now time.Time) bool {
@@ -360,8 +367,13 @@ func (g *gate) freeze(d time.Duration) {
 // wait returns when the gate is open, or with ctx's error.
 func (g *gate) wait(ctx context.Context) error {
 	for {
-		d := time.Until(time.Unix(0, g.until.Load()))
+		u := g.until.Load()
+		if u == 0 {
+			return nil // never stalled, or the stall is over: no clock read
+		}
+		d := time.Until(time.Unix(0, u))
 		if d <= 0 {
+			g.until.CompareAndSwap(u, 0)
 			return nil
 		}
 		if err := epmd.Sleep(ctx, d); err != nil {

@@ -7,24 +7,33 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
 
 // metrics counts requests and fired faults for /metrics.
 type metrics struct {
+	// requests counts by request kind and result index (resultNames):
+	// lock-free, as it is on every request's path.
+	requests [8][len(resultNames)]atomic.Uint64
 	mu       sync.Mutex
-	requests map[[2]string]uint64 // type, result
-	faults   map[string]uint64    // kind
+	faults   map[string]uint64 // kind
 }
 
+// resultNames are the values of the requests metric's result label.
+var resultNames = [...]string{"ok", "error", "not_found", "refused", "no_reply"}
+
 func (m *metrics) request(k epmd.Kind, result string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.requests == nil {
-		m.requests = make(map[[2]string]uint64)
+	if int(k) >= len(m.requests) {
+		return
 	}
-	m.requests[[2]string{k.String(), result}]++
+	for i, name := range resultNames {
+		if name == result {
+			m.requests[k][i].Add(1)
+			return
+		}
+	}
 }
 
 func (m *metrics) fault(kind string) {
@@ -50,18 +59,30 @@ type Gauges struct {
 // chaos_epmd_faults_active.
 func (inj *Injector) WriteMetrics(w io.Writer, g Gauges) error {
 	m := &inj.metrics
-	m.mu.Lock()
-	reqKeys := make([][2]string, 0, len(m.requests))
+	var reqKeys [][2]string
+	var reqs []uint64
 	for k := range m.requests {
-		reqKeys = append(reqKeys, k)
+		for i, name := range resultNames {
+			if n := m.requests[k][i].Load(); n > 0 {
+				reqKeys = append(reqKeys, [2]string{epmd.Kind(k).String(), name})
+				reqs = append(reqs, n)
+			}
+		}
 	}
-	slices.SortFunc(reqKeys, func(a, b [2]string) int {
-		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	order := make([]int, len(reqKeys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(strings.Compare(reqKeys[a][0], reqKeys[b][0]), strings.Compare(reqKeys[a][1], reqKeys[b][1]))
 	})
-	reqs := make([]uint64, len(reqKeys))
-	for i, k := range reqKeys {
-		reqs[i] = m.requests[k]
+	sortedKeys := make([][2]string, len(order))
+	sorted := make([]uint64, len(order))
+	for i, j := range order {
+		sortedKeys[i], sorted[i] = reqKeys[j], reqs[j]
 	}
+	reqKeys, reqs = sortedKeys, sorted
+	m.mu.Lock()
 	faultKinds := kindNames()
 	fired := make([]uint64, len(faultKinds))
 	for i, k := range faultKinds {
