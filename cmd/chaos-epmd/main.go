@@ -179,7 +179,12 @@ func serve(c *config, stderr io.Writer) int {
 
 	inj := newInjector(c, logger)
 	defer inj.Close()
-	mws := []epmd.Middleware{inj.Middleware}
+	// With no fault and no admin API nothing can ever be injected: the chain
+	// is the bare protocol handler, as fast as it gets.
+	var mws []epmd.Middleware
+	if len(inj.Faults()) > 0 || (c.chaos != nil && c.chaos.admin != "") {
+		mws = append(mws, inj.Middleware)
+	}
 	reg := &epmd.MemRegistry{}
 	if c.debug > 0 {
 		reg.UnregMemory = epmd.DebugUnregMemory
