@@ -51,7 +51,7 @@ var _ = Describe("inet_dist_listen_min/max exhaustion", Label("container"), func
 			}
 			Expect(extra("e2", true).ExitCode).To(Equal(0))
 			Expect(extra("e3", true).ExitCode).To(Equal(0))
-			Eventually(ctx, registered(ctx, n1)).Should(ConsistOf("n1", "e2", "e3"))
+			Eventually(ctx, registered(ctx, n1)).WithTimeout(eventually).Should(ConsistOf("n1", "e2", "e3"))
 			ns, err := n1.EpmdNames(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			for _, e := range ns {

@@ -44,7 +44,7 @@ var _ = Describe("Faults on registration (ALIVE2)", Label("container"), func() {
 				// When OTP gives up on a slow or garbled reply, the
 				// registration ends once epmd has written its reply and
 				// reads the closed connection (as with the C epmd).
-				Eventually(ctx, registered(ctx, n)).Should(BeEmpty())
+				Eventually(ctx, registered(ctx, n)).WithTimeout(eventually).Should(BeEmpty())
 			}
 		},
 		Entry("delay_write below OTP's 10 s registration timeout: the node starts, later",

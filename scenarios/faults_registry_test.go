@@ -61,7 +61,7 @@ var _ = Describe("Fault targeting and run-time control", Label("container"), fun
 		n1, n2 := c.Nodes[0], c.Nodes[1]
 		startDistribution(ctx, n1, n2)
 		startSecondNode(ctx, n2, "other")
-		Eventually(ctx, registered(ctx, n2)).Should(ConsistOf("n2", "other"))
+		Eventually(ctx, registered(ctx, n2)).WithTimeout(eventually).Should(ConsistOf("n2", "other"))
 		ctl := chaosControl(ctx, n2)
 		addFault(ctx, ctl, "drop,req=port_please,node=oth*")
 		Expect(n1.Ping(ctx, "other@n2")).To(Equal("pang"))

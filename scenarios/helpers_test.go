@@ -146,5 +146,5 @@ func startSecondNode(ctx context.Context, n *erlangfixtures.Node, name string) {
 		"-setcookie", erlangfixtures.DefaultCookie}, "HOME=/root")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(res.ExitCode).To(Equal(0), res.Output)
-	Eventually(ctx, registered(ctx, n)).Should(ContainElement(name))
+	Eventually(ctx, registered(ctx, n)).WithTimeout(eventually).Should(ContainElement(name))
 }

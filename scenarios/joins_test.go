@@ -28,8 +28,8 @@ var _ = Describe("Cluster joins", Label("container"), func() {
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
 			Expect(n1.Ping(ctx, n3.Name())).To(Equal("pong"))
 			// n2 and n3 never pinged each other: global connects them.
-			Eventually(ctx, names(ctx, n2)).Should(ConsistOf(n1.Name(), n3.Name()))
-			Eventually(ctx, names(ctx, n3)).Should(ConsistOf(n1.Name(), n2.Name()))
+			Eventually(ctx, names(ctx, n2)).WithTimeout(eventually).Should(ConsistOf(n1.Name(), n3.Name()))
+			Eventually(ctx, names(ctx, n3)).WithTimeout(eventually).Should(ConsistOf(n1.Name(), n2.Name()))
 			Expect(registered(ctx, n1)(Default)).To(Equal([]string{"n1"}))
 			for i, n := range c.Nodes {
 				Expect(n.EvalString(ctx, "erlang:system_info(otp_release)")).To(Equal(strconv.Itoa(releases[i].OTP())), n.Name())

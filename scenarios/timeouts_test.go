@@ -9,6 +9,8 @@ const (
 	// suiteSetupTimeout bounds building the images and chaos-epmd.
 	suiteSetupTimeout = 20 * time.Minute
 	// eventually bounds a poll for a state the nodes reach by themselves.
+	// Every Eventually names it: with a context and no timeout, Gomega
+	// would poll until the spec's own deadline.
 	eventually = 20 * time.Second
 	// pollEvery is the polling interval of Eventually and Consistently.
 	pollEvery = 100 * time.Millisecond
