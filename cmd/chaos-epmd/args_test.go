@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,4 +127,36 @@ func TestStopNameTooLong(t *testing.T) {
 	if code := run([]string{"-stop", long}, env(), &stdout, &stderr); code != 1 || stdout.String() != "epmd: Name too long!" {
 		t.Fatalf("exit %d, stdout %q", code, stdout.String())
 	}
+}
+
+// FuzzParseArgs: any command line (NUL-separated arguments) parses to a
+// configuration or to a usage error, never panics, and what parses obeys
+// epmd's rules: client commands come last, numbers are non-zero.
+func FuzzParseArgs(f *testing.F) {
+	for _, seed := range []string{
+		"-packet_timeout\x001\x00-port\x002243\x00-names",
+		"-d\x00-d\x00-address\x0010.0.0.1,::1\x00-daemon",
+		"-stop\x00foo", "-kill", "-port\x000", "-delay_write\x00abc", "-fault\x00drop,req=alive2",
+		"-seed\x0042\x00-admin\x00127.0.0.1:4380", "ctl\x00list", "",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		var args []string
+		if line != "" {
+			args = strings.Split(line, "\x00")
+		}
+		c, err := parseArgs(args, env())
+		if err != nil {
+			return
+		}
+		if c.act != actServe && c.act != actStop {
+			if last := args[len(args)-1]; !strings.HasPrefix(last, "-") {
+				t.Fatalf("client command %v parsed from %q not ending in it", c.act, args)
+			}
+		}
+		if c.port == 0 {
+			t.Fatalf("port 0 accepted from %q", args)
+		}
+	})
 }
