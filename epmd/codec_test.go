@@ -194,8 +194,15 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		enc := m.Append(nil)
 		padded := enc
-		if a, ok := m.(*epmd.Alive2Req); ok && a.Name == "" {
-			padded = append(bytes.Clone(enc), 0) // the empty name parses only with padding
+		switch m := m.(type) {
+		case *epmd.Alive2Req:
+			if m.Name == "" {
+				padded = append(bytes.Clone(enc), 0) // the empty name parses only with padding
+			}
+		case *epmd.StopReq:
+			if m.Name == "" {
+				padded = append(bytes.Clone(enc), 0) // "s\x00": STOP of the empty name
+			}
 		}
 		m2, err := epmd.ParseRequest(padded)
 		if err != nil {
