@@ -26,6 +26,26 @@ const inbufSize = 3 * MaxNameBytes
 // framePool holds the buffers requests are read into.
 var framePool = sync.Pool{New: func() any { return new([inbufSize]byte) }}
 
+// closeAfter is how long after its last data an idle connection is closed
+// for a packet timeout of d. A whole number of seconds N is timed as the C
+// epmd times it: it closes when mod_time + N < now in whole seconds,
+// checked on select() wake-ups every second (N < 5) or every 5 s, which on
+// an idle server is N+1 s, or N+1 rounded up to a multiple of 5 s (65 s for
+// the default 60). OTP's epmd_SUITE relies on that slack: it trickles a
+// request byte by byte, a second apart, under -packet_timeout 1. Other
+// durations (faults' packet_timeout=200ms) are exact.
+func closeAfter(d time.Duration) time.Duration {
+	switch {
+	case d%time.Second != 0:
+		return d
+	case d < 5*time.Second:
+		return d + time.Second
+	default:
+		const wake = 5 * time.Second
+		return (d + time.Second + wake - 1) / wake * wake
+	}
+}
+
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown
 // or Close.
 var ErrServerClosed = errors.New("epmd: server closed")
@@ -46,7 +66,8 @@ type Server struct {
 	// Middleware wraps the protocol handler, the first outermost.
 	Middleware []Middleware
 	// PacketTimeout closes connections that are not registrations after
-	// that long without data; 0 means DefaultPacketTimeout.
+	// that long without data; 0 means DefaultPacketTimeout. Whole seconds
+	// are timed as the C epmd times them (see closeAfter): N+1 s for N < 5.
 	PacketTimeout time.Duration
 	// RelaxedCommandCheck allows KILL while nodes are registered, and STOP.
 	RelaxedCommandCheck bool
@@ -456,7 +477,7 @@ func (s *Server) readFrame(c *Conn, buf []byte) ([]byte, bool) {
 		if timeout == 0 {
 			timeout = DefaultPacketTimeout
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		_ = c.nc.SetReadDeadline(time.Now().Add(closeAfter(timeout)))
 		limit := inbufSize - 1
 		if want > 0 {
 			limit = want

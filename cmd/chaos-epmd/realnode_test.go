@@ -40,9 +40,19 @@ func requireErlang(t *testing.T) string {
 
 var (
 	buildOnce sync.Once
+	buildDir  string
 	binPath   string
 	buildErr  error
 )
+
+// TestMain removes the binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 // chaosEpmd builds the command once per test process.
 func chaosEpmd(t *testing.T) string {
@@ -57,6 +67,7 @@ func chaosEpmd(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		buildDir = dir
 		binPath = filepath.Join(dir, "chaos-epmd")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
