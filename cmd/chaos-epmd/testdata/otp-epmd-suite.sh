@@ -20,6 +20,7 @@
 #
 # Prints the cases that did not pass and one summary line:
 #   otp-epmd-suite: PASSED|FAILED: N passed, N failed, N skipped (of N) in Ns [binary, started N times]
+# and, last, the plain line "epmd_SUITE: N passed, N failed, N skipped"
 # and exits non-zero when a case failed or the suite did not run. Runs are
 # serialised with a lock (the suite always uses port 2243).
 #
@@ -184,4 +185,6 @@ if [ "$invocations" -eq 0 ]; then
 fi
 echo "$prog: $status: $ok passed, $failed failed, $skipped skipped (of $total) in ${elapsed}s [$bin, started $invocations times]"
 echo "$prog: logs in $run/logs (ct_run output: $run/ct_run.out)"
+# Last, the plain closing line test runners are read by.
+echo "epmd_SUITE: $ok passed, $failed failed, $skipped skipped"
 [ "$status" = PASSED ]
