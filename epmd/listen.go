@@ -92,13 +92,13 @@ func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]
 		}
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE):
-			log.LogAttrs(ctx, LevelDebug1, "there is already a epmd running",
+			log.LogAttrs(ctx, LevelDebug1, msgAddrInUse,
 				slog.Int("port", port), slog.String("addr", a.String()))
 			return fail(&cError{fmt.Sprintf("there is already a epmd running at port %d on ipaddr %s", port, a), ErrAddrInUse})
 		case errors.Is(err, syscall.EAFNOSUPPORT), errors.Is(err, syscall.EPROTONOSUPPORT):
 			continue
 		case i < nonfatal:
-			log.LogAttrs(ctx, LevelAlways, "failed to bind", slog.String("addr", a.String()), slog.String("err", Strerror(unwrapSyscall(err))))
+			log.LogAttrs(ctx, LevelAlways, msgBindFailed, slog.String("addr", a.String()), slog.String("err", Strerror(unwrapSyscall(err))))
 			continue
 		}
 		return fail(&cError{fmt.Sprintf("failed to bind on ipaddr %s: %s", a, Strerror(unwrapSyscall(err))), ErrBind})

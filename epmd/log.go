@@ -55,7 +55,11 @@ const (
 	// MsgListening and MsgServing are logged by the epmd command at start,
 	// before and after opening its sockets (C: -d -d).
 	MsgListening = "try to initiate listening port" // port
-	MsgServing   = "entering the main select() loop"
+	// MsgRunning is logged by the epmd command once its flags are read.
+	MsgRunning    = "epmd running"                    // daemon
+	msgAddrInUse  = "there is already a epmd running" // port, addr
+	msgBindFailed = "failed to bind"                  // addr, err
+	MsgServing    = "entering the main select() loop"
 )
 
 var cReqNames = [...]string{
@@ -81,7 +85,7 @@ func (s *Server) logGot(k Kind) {
 	}
 }
 
-func (s *Server) logDropped(k Kind, body []byte, err error) {
+func (s *Server) logDropped(k Kind, err error) {
 	if s.logLevels[0] {
 		s.log.LogAttrs(context.Background(), LevelAlways, msgDropped,
 			slog.String("req", k.String()), slog.String("reason", reason(err)))
@@ -299,15 +303,15 @@ func CText(msg string, a map[string]slog.Value) []string {
 		return namesTable(a["reg"].Any(), a["unreg"].Any())
 	case msgTimedOut:
 		return []string{msgTimedOut}
-	case "epmd running":
+	case MsgRunning:
 		d := 0
 		if a["daemon"].Bool() {
 			d = 1
 		}
 		return []string{fmt.Sprintf("epmd running - daemon = %d", d)}
-	case "there is already a epmd running":
+	case msgAddrInUse:
 		return []string{fmt.Sprintf("there is already a epmd running at port %s on ipaddr %s", str("port"), str("addr"))}
-	case "failed to bind":
+	case msgBindFailed:
 		return []string{fmt.Sprintf("failed to bind on ipaddr %s: %s", str("addr"), str("err"))}
 	case msgPartial:
 		return []string{fmt.Sprintf("got partial packet only on file descriptor %s (%s)", str("fd"), str("got"))}

@@ -83,7 +83,6 @@ type MemRegistry struct {
 	head          *regEntry // newest registration
 	unreg         map[string]*unregEntry
 	ufront, uback *unregEntry // oldest, newest unregistered
-	ucount        int
 }
 
 type regEntry struct {
@@ -139,7 +138,7 @@ func (r *MemRegistry) Register(n Node) (*Node, error) {
 	if u, ok := r.unreg[n.Name]; ok {
 		r.unlinkUnreg(u)
 		n.Creation = bump(u.node.Creation)
-	} else if r.ucount > r.limit() {
+	} else if len(r.unreg) > r.limit() {
 		u := r.ufront
 		r.unlinkUnreg(u)
 		n.Creation = u.node.Creation
@@ -168,7 +167,6 @@ func (r *MemRegistry) unlinkUnreg(u *unregEntry) {
 		r.uback = u.prev
 	}
 	delete(r.unreg, u.node.Name)
-	r.ucount--
 }
 
 // remove unlinks e from the registered list and appends its node to the
@@ -191,7 +189,6 @@ func (r *MemRegistry) remove(e *regEntry) {
 	}
 	r.uback = u
 	r.unreg[e.node.Name] = u
-	r.ucount++
 }
 
 // Unregister implements Registry.

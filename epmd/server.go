@@ -541,7 +541,7 @@ func (s *Server) decode(c *Conn, body []byte) (*Request, bool) {
 	}
 	msg, err := ParseRequest(body)
 	if err != nil {
-		s.logDropped(kind, body, err)
+		s.logDropped(kind, err)
 		return nil, false
 	}
 	return &Request{Kind: kind, Msg: msg, Body: body, Conn: c, Registry: s.reg}, true

@@ -414,36 +414,36 @@ func (w *outerWriter) Flush() error {
 
 // result classifies the reply for the requests metric: ok, error,
 // not_found, refused, or no_reply.
-func (w *outerWriter) result(k epmd.Kind) string {
+func (w *outerWriter) result(k epmd.Kind) result {
 	if w.total == 0 {
 		if k == epmd.KindAccept {
-			return "ok"
+			return resultOK
 		}
-		return "no_reply"
+		return resultNoReply
 	}
 	h := w.head[:min(w.total, len(w.head))]
 	switch k {
 	case epmd.KindAlive2:
 		if len(h) >= 2 && h[1] == 0 {
-			return "ok"
+			return resultOK
 		}
-		return "error"
+		return resultError
 	case epmd.KindPortPlease2:
 		if len(h) >= 2 && h[1] == 0 {
-			return "ok"
+			return resultOK
 		}
-		return "not_found"
+		return resultNotFound
 	case epmd.KindKill:
 		if string(h) == "OK" {
-			return "ok"
+			return resultOK
 		}
-		return "refused"
+		return resultRefused
 	case epmd.KindStop:
 		if len(h) >= 7 && string(h[:7]) == "NOEXIST" {
-			return "not_found"
+			return resultNotFound
 		}
 	}
-	return "ok"
+	return resultOK
 }
 
 // trackingRegistry is the node table as every request under the injector

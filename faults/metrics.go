@@ -21,18 +21,23 @@ type metrics struct {
 	faults   map[string]uint64 // kind
 }
 
-// resultNames are the values of the requests metric's result label.
+// result is a value of the requests metric's result label.
+type result int
+
+const (
+	resultOK result = iota
+	resultError
+	resultNotFound
+	resultRefused
+	resultNoReply
+)
+
+// resultNames are the labels of the results, by value.
 var resultNames = [...]string{"ok", "error", "not_found", "refused", "no_reply"}
 
-func (m *metrics) request(k epmd.Kind, result string) {
-	if int(k) >= len(m.requests) {
-		return
-	}
-	for i, name := range resultNames {
-		if name == result {
-			m.requests[k][i].Add(1)
-			return
-		}
+func (m *metrics) request(k epmd.Kind, r result) {
+	if int(k) < len(m.requests) {
+		m.requests[k][r].Add(1)
 	}
 }
 

@@ -175,7 +175,7 @@ func serve(c *config, stderr io.Writer) int {
 	}
 	logger, closeLog := newLogger(c, stderr)
 	defer closeLog()
-	logger.LogAttrs(context.Background(), epmd.LevelDebug1, "epmd running", slog.Bool("daemon", c.daemon))
+	logger.LogAttrs(context.Background(), epmd.LevelDebug1, epmd.MsgRunning, slog.Bool("daemon", c.daemon))
 
 	inj := newInjector(c, logger)
 	defer inj.Close()
