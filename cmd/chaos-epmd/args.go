@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
 
 // errUsage means: print the usage text on stderr and exit 1, as epmd does
@@ -19,6 +21,7 @@ const (
 	actDump                  // -dump
 	actKill                  // -kill
 	actStop                  // -stop NAME
+	actVersion               // -version (chaos-epmd's own)
 )
 
 // config is the parsed command line and environment.
@@ -35,6 +38,7 @@ type config struct {
 	packetTimeout time.Duration
 	delayAccept   time.Duration
 	delayWrite    time.Duration
+	logFormat     epmd.LogFormat // -log-format (chaos-epmd's own)
 
 	// daemonChild is set in the re-executed child of -daemon.
 	daemonChild bool
@@ -114,6 +118,16 @@ func parseArgs(args []string, getenv func(string) (string, bool)) (*config, erro
 			c.relaxed = true
 		case "-systemd":
 			c.systemd = true
+		case "-log-format":
+			if i+1 >= len(args) {
+				return nil, errUsage
+			}
+			f, err := epmd.ParseLogFormat(args[i+1])
+			if err != nil {
+				return nil, &chaosError{flag: args[i], value: args[i+1], err: epmd.ErrLogFormat}
+			}
+			c.logFormat = f
+			i++
 		case "-address":
 			if i+1 >= len(args) {
 				return nil, errUsage
@@ -143,6 +157,10 @@ func parseArgs(args []string, getenv func(string) (string, bool)) (*config, erro
 			c.act = actStop
 			c.stopName = args[i+1]
 			return c, nil
+		case "-h", "-help", "--help":
+			return nil, errHelp
+		case "-version":
+			return last(i, actVersion)
 		default:
 			return nil, errUsage
 		}

@@ -57,6 +57,13 @@ func TestParseArgs(t *testing.T) {
 		{name: "address missing", args: []string{"-address"}, err: errUsage},
 		{name: "unknown option", args: []string{"-frobnicate"}, err: errUsage},
 		{name: "double dash", args: []string{"--names"}, err: errUsage},
+		{name: "-h is help", args: []string{"-h"}, err: errHelp},
+		{name: "-help is help", args: []string{"-port", "5000", "-help"}, err: errHelp},
+		{name: "--help is help", args: []string{"--help", "-names"}, err: errHelp},
+		{name: "help is a usage error", args: []string{"-h"}, err: errUsage},
+		{name: "-h as the name of -stop", args: []string{"-stop", "-h"}, want: config{act: actStop, port: 4369, stopName: "-h"}},
+		{name: "version", args: []string{"-port", "5000", "-version"}, want: config{act: actVersion, port: 5000}},
+		{name: "version not last", args: []string{"-version", "-d"}, err: errUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +144,7 @@ func FuzzParseArgs(f *testing.F) {
 		"-packet_timeout\x001\x00-port\x002243\x00-names",
 		"-d\x00-d\x00-address\x0010.0.0.1,::1\x00-daemon",
 		"-stop\x00foo", "-kill", "-port\x000", "-delay_write\x00abc", "-fault\x00drop,req=alive2",
-		"-seed\x0042\x00-admin\x00127.0.0.1:4380", "ctl\x00list", "",
+		"-seed\x0042\x00-admin\x00127.0.0.1:4380", "ctl\x00list", "", "-h", "-d\x00-version",
 	} {
 		f.Add(seed)
 	}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -110,8 +111,6 @@ func usageCases() []conformanceCase {
 		{"-port", "{PORT}", "-stop", "a", "-names"},
 		{"-port", "{PORT}", "-address"},
 		{"-port", "{PORT}", "extra"},
-		{"-port", "{PORT}", "-h"},
-		{"-port", "{PORT}", "-help"},
 		{"-port", "{PORT}", "--names"},
 		{"-port", "{PORT}", "-Names"},
 		{"-port", "{PORT}", "names"},
@@ -122,7 +121,70 @@ func usageCases() []conformanceCase {
 			run:  func(s *session) { s.cli(nil, args...) },
 		})
 	}
+	// Deliberate deviations (README): help and -version.
+	for _, help := range []string{"-h", "-help", "--help"} {
+		args := []string{"-port", "{PORT}", help}
+		cases = append(cases, conformanceCase{
+			name:      strings.Join(args, "_"),
+			run:       func(s *session) { s.cli(nil, args...) },
+			deviation: helpDeviation,
+		})
+	}
+	cases = append(cases, conformanceCase{
+		name:      "-port_{PORT}_-version",
+		run:       func(s *session) { s.cli(nil, "-port", "{PORT}", "-version") },
+		deviation: versionDeviation,
+	})
 	return cases
+}
+
+// cutCLI splits the one transcript line of a cli call into what comes
+// before stderr (command, exit status, stdout) and stderr, unquoted.
+func cutCLI(t *testing.T, who string, lines []string) (head, stderr string) {
+	t.Helper()
+	if len(lines) != 1 {
+		t.Fatalf("%s transcript: %d lines, want 1: %q", who, len(lines), lines)
+	}
+	head, quoted, ok := strings.Cut(lines[0], " stderr=")
+	if !ok {
+		t.Fatalf("%s transcript has no stderr: %q", who, lines[0])
+	}
+	stderr, err := strconv.Unquote(quoted)
+	if err != nil {
+		t.Fatalf("%s transcript's stderr %s: %v", who, quoted, err)
+	}
+	return head, stderr
+}
+
+// helpDeviation: for -h, -help and --help both exit 1 with nothing on
+// stdout; chaos-epmd's stderr is the C epmd's usage text byte for byte,
+// then its own section.
+func helpDeviation(t *testing.T, c, chaos []string) {
+	cHead, cErr := cutCLI(t, "C epmd", c)
+	gHead, gErr := cutCLI(t, "chaos-epmd", chaos)
+	if cHead != gHead || !strings.HasSuffix(cHead, `: exit=1 stdout=""`) {
+		t.Errorf("exit status and stdout: C %q, chaos-epmd %q; want both exit=1 and no stdout", cHead, gHead)
+	}
+	rest, ok := strings.CutPrefix(gErr, cErr)
+	if !ok || !strings.HasPrefix(cErr, "usage: epmd ") {
+		t.Fatalf("chaos-epmd's stderr does not start with the C usage text:\nC:\n%s\nchaos-epmd:\n%s", cErr, gErr)
+	}
+	if want := "\nchaos-epmd: the options above are the C epmd's"; !strings.HasPrefix(rest, want) {
+		t.Errorf("after the C text chaos-epmd prints %q, want it to start with %q", clip(rest), want)
+	}
+}
+
+// versionDeviation: the C epmd rejects -version with its usage (exit 1);
+// chaos-epmd prints its version line on stdout and exits 0.
+func versionDeviation(t *testing.T, c, chaos []string) {
+	cHead, cErr := cutCLI(t, "C epmd", c)
+	gHead, gErr := cutCLI(t, "chaos-epmd", chaos)
+	if !strings.HasSuffix(cHead, `: exit=1 stdout=""`) || !strings.HasPrefix(cErr, "usage: epmd ") {
+		t.Errorf("C epmd -version: %q stderr %q, want exit=1 and the usage", cHead, clip(cErr))
+	}
+	if !strings.Contains(gHead, `: exit=0 stdout="chaos-epmd `) || gErr != "" {
+		t.Errorf("chaos-epmd -version: %q stderr %q, want exit=0, the version on stdout, nothing on stderr", gHead, gErr)
+	}
 }
 
 // ---------------------------------------------------------------------------

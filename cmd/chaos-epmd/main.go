@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
@@ -30,6 +31,9 @@ func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 	if err != nil {
 		printArgError(stderr, err)
 		fmt.Fprint(stderr, usageText)
+		if errors.Is(err, errHelp) {
+			fmt.Fprint(stderr, chaosUsage())
+		}
 		return 1
 	}
 	cl := &epmd.Client{Port: c.port}
@@ -44,6 +48,9 @@ func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 		return kill(cl, stdout, stderr)
 	case actStop:
 		return stop(cl, c.stopName, stdout, stderr)
+	case actVersion:
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
+		return 0
 	}
 	return serve(c, stderr)
 }
