@@ -17,8 +17,11 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/chaos-epmd
 
-## run: build chaos-epmd and run it in the foreground as an epmd (ARGS="-d" to add flags)
+## run: build chaos-epmd and run it in the foreground as an epmd (ARGS="-d" to add flags);
+## when another process listens on the port, say which one and fail (the binary
+## itself exits 0 silently then, as the C epmd does)
 run: build
+	@sh cmd/chaos-epmd/port-holder.sh $(PORT) $(ARGS)
 	./$(BIN) -port $(PORT) $(ARGS)
 
 ## deps: install what the tests need from Debian (Erlang for the differential tests)
