@@ -52,6 +52,17 @@ var (
 	ErrExtraTooLong = errors.New("extra data too long")
 )
 
+// What exactly is wrong with a request, for the server's log: each wraps
+// one of the sentinels above.
+var (
+	errTooShort     = fmt.Errorf("body too short: %w", ErrMalformed)
+	errNameLen      = fmt.Errorf("name length beyond body: %w", ErrMalformed)
+	errExtraLen     = fmt.Errorf("extra length beyond body: %w", ErrMalformed)
+	errNameNUL      = fmt.Errorf("NUL in node name: %w", ErrMalformed)
+	errNameTooLong  = fmt.Errorf("node name too long: %w", ErrInvalidName)
+	errNameEncoding = fmt.Errorf("node name not UTF-8: %w", ErrInvalidName)
+)
+
 // Alive2Req registers a node: code 'x'.
 type Alive2Req struct {
 	PortNo   uint16
@@ -198,7 +209,7 @@ func AppendFrame(b []byte, m Message) []byte {
 // see ValidateAlive2.
 func ParseRequest(body []byte) (Message, error) {
 	if len(body) == 0 {
-		return nil, fmt.Errorf("empty request: %w", ErrMalformed)
+		return nil, fmt.Errorf("parse request: empty body: %w", ErrMalformed)
 	}
 	var m Message
 	var err error
@@ -216,7 +227,7 @@ func ParseRequest(body []byte) (Message, error) {
 	case CodeKillReq:
 		return &KillReq{}, nil
 	default:
-		return nil, fmt.Errorf("got garbage : %w", ErrUnknownRequest)
+		return nil, fmt.Errorf("parse request: code %d: %w", body[0], ErrUnknownRequest)
 	}
 	if err != nil {
 		return nil, err
@@ -229,20 +240,20 @@ func ParseRequest(body []byte) (Message, error) {
 func parseAlive2Req(body []byte) (*Alive2Req, error) {
 	bsize := len(body)
 	if bsize <= 13 {
-		return nil, fmt.Errorf("packet to small for request ALIVE2_REQ (%d): %w", bsize, ErrMalformed)
+		return nil, fmt.Errorf("parse ALIVE2_REQ: %d bytes: %w", bsize, errTooShort)
 	}
 	be := binary.BigEndian
 	nlen := int(be.Uint16(body[9:]))
 	if nlen+13 > bsize {
-		return nil, fmt.Errorf("Node name size error in ALIVE2_REQ: %w", ErrMalformed)
+		return nil, fmt.Errorf("parse ALIVE2_REQ: name length %d in %d bytes: %w", nlen, bsize, errNameLen)
 	}
 	elen := int(be.Uint16(body[11+nlen:]))
 	if elen+nlen+13 > bsize {
-		return nil, fmt.Errorf("Extra info size error in ALIVE2_REQ: %w", ErrMalformed)
+		return nil, fmt.Errorf("parse ALIVE2_REQ: extra length %d in %d bytes: %w", elen, bsize, errExtraLen)
 	}
 	name := body[11 : 11+nlen]
 	if bytes.IndexByte(name, 0) >= 0 {
-		return nil, fmt.Errorf("node name contains ascii 0 in ALIVE2_REQ: %w", ErrMalformed)
+		return nil, fmt.Errorf("parse ALIVE2_REQ: %w", errNameNUL)
 	}
 	return &Alive2Req{
 		PortNo:   be.Uint16(body[1:]),
@@ -264,13 +275,17 @@ func parsePortPlease2Req(body []byte) (*PortPlease2Req, error) {
 		name = name[:n-1]
 	}
 	if len(name) == 0 {
-		return nil, fmt.Errorf("packet too small for request PORT2_REQ (%d): %w", len(name)+1, ErrMalformed)
+		return nil, fmt.Errorf("parse PORT2_REQ: no name: %w", errTooShort)
 	}
 	if bytes.IndexByte(name, 0) >= 0 {
-		return nil, fmt.Errorf("node name contains ascii 0 in PORT2_REQ: %w", ErrMalformed)
+		return nil, fmt.Errorf("parse PORT2_REQ: %w", errNameNUL)
 	}
-	if n, ok := utf8Chars(name); !ok || n+1 > MaxNameChars {
-		return nil, fmt.Errorf("invalid node name in PORT2_REQ: %w", ErrInvalidName)
+	n, ok := utf8Chars(name)
+	if !ok {
+		return nil, fmt.Errorf("parse PORT2_REQ: %w", errNameEncoding)
+	}
+	if n+1 > MaxNameChars {
+		return nil, fmt.Errorf("parse PORT2_REQ: %d characters: %w", n, errNameTooLong)
 	}
 	return &PortPlease2Req{Name: string(name)}, nil
 }
@@ -278,7 +293,7 @@ func parsePortPlease2Req(body []byte) (*PortPlease2Req, error) {
 // parseStopReq: the name is the rest of the body, compared as a C string.
 func parseStopReq(body []byte) (*StopReq, error) {
 	if len(body) <= 1 {
-		return nil, fmt.Errorf("packet too small for request STOP_REQ (%d): %w", len(body), ErrMalformed)
+		return nil, fmt.Errorf("parse STOP_REQ: no name: %w", errTooShort)
 	}
 	name := body[1:]
 	if i := bytes.IndexByte(name, 0); i >= 0 {
@@ -294,27 +309,19 @@ func parseStopReq(body []byte) (*StopReq, error) {
 // names are the registry's concern.
 func ValidateAlive2(m *Alive2Req) error {
 	if len(m.Name) > MaxNameBytes {
-		return fmt.Errorf("node name is too long (%d) %s: %w", len(m.Name), m.Name, ErrInvalidName)
+		return fmt.Errorf("validate ALIVE2_REQ: %d bytes: %w", len(m.Name), errNameTooLong)
 	}
 	n, ok := utf8Chars([]byte(m.Name))
 	if !ok {
-		return fmt.Errorf("invalid node name encoding: %w", ErrInvalidName)
+		return fmt.Errorf("validate ALIVE2_REQ: %w", errNameEncoding)
 	}
 	if n > MaxNameChars {
-		return fmt.Errorf("node name is too long (%d) %s: %w", len(m.Name), m.Name, ErrInvalidName)
+		return fmt.Errorf("validate ALIVE2_REQ: %d characters: %w", n, errNameTooLong)
 	}
 	if len(m.Extra) > MaxExtraLen {
-		return fmt.Errorf("extra data is too long (%d) %s: %w", len(m.Extra), cString(m.Extra), ErrExtraTooLong)
+		return fmt.Errorf("validate ALIVE2_REQ: extra of %d bytes: %w", len(m.Extra), ErrExtraTooLong)
 	}
 	return nil
-}
-
-// cString is b up to its first NUL, as C's printf("%s") shows it.
-func cString(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
 }
 
 // utf8Chars counts the characters of b, rejecting what epmd's verify_utf8

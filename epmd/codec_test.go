@@ -64,21 +64,46 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
-func TestErrorTextsAreTheCLogTexts(t *testing.T) {
+func TestErrorTexts(t *testing.T) {
 	tests := []struct {
 		name string
 		body []byte
 		want string
 	}{
-		{"short alive2", []byte{'x', 0, 1, 'M', 0, 0, 6, 0, 5, 0, 0, 0, 0}, "packet to small for request ALIVE2_REQ (13): malformed message"},
-		{"nul", []byte("za\x00b"), "node name contains ascii 0 in PORT2_REQ: malformed message"},
-		{"garbage", []byte("q"), "got garbage : unknown request code"},
+		{"short alive2", []byte{'x', 0, 1, 'M', 0, 0, 6, 0, 5, 0, 0, 0, 0}, "parse ALIVE2_REQ: 13 bytes: body too short: malformed message"},
+		{"alive2 name beyond body", []byte{'x', 0, 1, 'M', 0, 0, 6, 0, 5, 0, 9, 'a', 0, 0}, "parse ALIVE2_REQ: name length 9 in 14 bytes: name length beyond body: malformed message"},
+		{"alive2 extra beyond body", []byte{'x', 0, 1, 'M', 0, 0, 6, 0, 5, 0, 1, 'a', 0, 5, 1}, "parse ALIVE2_REQ: extra length 5 in 15 bytes: extra length beyond body: malformed message"},
+		{"nul", []byte("za\x00b"), "parse PORT2_REQ: NUL in node name: malformed message"},
+		{"port_please not UTF-8", []byte("z\xff"), "parse PORT2_REQ: node name not UTF-8: invalid node name"},
+		{"port_please 255 chars", append([]byte("z"), strings.Repeat("a", 255)...), "parse PORT2_REQ: 255 characters: node name too long: invalid node name"},
+		{"stop without name", []byte("s"), "parse STOP_REQ: no name: body too short: malformed message"},
+		{"garbage", []byte("q"), "parse request: code 113: unknown request code"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := epmd.ParseRequest(tt.body)
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateAlive2ErrorTexts(t *testing.T) {
+	tests := []struct {
+		name string
+		req  epmd.Alive2Req
+		want string
+	}{
+		{"1021 bytes", epmd.Alive2Req{Name: strings.Repeat("\U0001F600", 255) + "a"}, "validate ALIVE2_REQ: 1021 bytes: node name too long: invalid node name"},
+		{"256 chars", epmd.Alive2Req{Name: strings.Repeat("a", 256)}, "validate ALIVE2_REQ: 256 characters: node name too long: invalid node name"},
+		{"not UTF-8", epmd.Alive2Req{Name: "a\x80"}, "validate ALIVE2_REQ: node name not UTF-8: invalid node name"},
+		{"extra 1021", epmd.Alive2Req{Name: "a", Extra: make([]byte, 1021)}, "validate ALIVE2_REQ: extra of 1021 bytes: extra data too long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := epmd.ValidateAlive2(&tt.req); err == nil || err.Error() != tt.want {
+				t.Fatalf("ValidateAlive2 error = %v, want %q", err, tt.want)
 			}
 		})
 	}

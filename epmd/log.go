@@ -3,13 +3,8 @@ package epmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"strings"
-	"sync"
-	"syscall"
-	"time"
 )
 
 // Log levels of the server, matching the C epmd's debug levels: LevelAlways
@@ -22,26 +17,39 @@ const (
 	LevelDebug3 = slog.LevelDebug - 4
 )
 
-// Log messages with a C epmd text (see cText). The data is in attributes.
+// Log messages. Each is a key of cTexts, which holds its C epmd text; the
+// data is in the attributes named in the comment, in that order.
 const (
-	msgDropped          = "request dropped"                // attr reason: the C text
-	msgRefused          = "registration refused"           // attr reason: the C text
-	msgNonLocal         = "request from non local address" // attr req
-	msgGot              = "got request"                    // attr req
-	msgRegistered       = "registering"                    // node, creation, port, type, proto, highvsn, lowvsn
-	msgUnregistered     = "unregistering"                  // node, creation, port
-	msgBytes            = "got bytes"                      // fd, bytes
-	msgConnOpen         = "opening connection"             // fd, local
-	msgKeptEnd          = "registration connection ended"  // fd, n, err
-	msgTimedOut         = "closing because timed out on receive"
-	msgPartial          = "got partial packet only"      // fd, got
-	msgPacketSize       = "invalid packet size"          // size
-	msgSurplus          = "got more bytes than expected" // got, want
+	msgNonLocal         = "request from non local address"       // req, peer
+	msgGot              = "got request"                          // req
+	msgDropped          = "request dropped"                      // fd, req or code, size, err: an error without a message of its own
+	msgGarbage          = "unknown request code"                 // as msgDropped
+	msgAlive2Short      = "alive2 request too short"             // as msgDropped
+	msgTooShort         = "request too short"                    // as msgDropped
+	msgNameLen          = "node name beyond request"             // as msgDropped
+	msgExtraLen         = "extra data beyond request"            // as msgDropped
+	msgNameNUL          = "nul in node name"                     // as msgDropped
+	msgPort2Name        = "invalid node name"                    // as msgDropped
+	msgRefused          = "registration refused"                 // node, err (, extra): an error without a message of its own
+	msgNameTooLong      = "node name too long"                   // as msgRefused
+	msgNameEncoding     = "node name not utf-8"                  // as msgRefused
+	msgExtraTooLong     = "extra data too long"                  // as msgRefused
+	msgNameInUse        = "node name in use"                     // as msgRefused
+	msgRegistered       = "registering"                          // conn, node, creation, port, type, proto, highvsn, lowvsn, fd
+	msgUnregistered     = "unregistering"                        // node, creation, port
+	msgBytes            = "got bytes"                            // fd, bytes
+	msgConnOpen         = "opening connection"                   // conn, fd, local, peer
+	msgKeptData         = "data on registration connection"      // fd, n
+	msgKeptError        = "error on registration connection"     // fd, err
+	msgTimedOut         = "closing because timed out on receive" // fd
+	msgPartial          = "got partial packet only"              // fd, got
+	msgPacketSize       = "invalid packet size"                  // size
+	msgSurplus          = "got more bytes than expected"         // got, want
 	msgKillNo           = "disallowed kill, live nodes"
 	msgStopNo           = "disallowed stop, no relaxed_command_check"
 	msgKill             = "got kill, terminating"
-	msgReadError        = "error in read"                    // err
-	msgWriteError       = "error in write"                   // err
+	msgReadError        = "error in read"                    // fd, err
+	msgWriteError       = "error in write"                   // fd, err
 	msgAcceptError      = "error in accept"                  // err
 	msgConnClose        = "closing connection"               // fd
 	msgUnregUnknownFD   = "unregister of unknown connection" // fd
@@ -50,7 +58,11 @@ const (
 	msgKilled           = "epmd killed"
 	msgSendFailed       = "failed to send ALIVE2 reply"                // node
 	msgAtLimit          = "out of file descriptors, connection closed" // peer
-	msgSent             = "sent reply"                                 // req, node, result
+	msgSentAlive2       = "sent ALIVE2 reply"                          // req, node
+	msgSentPort2        = "sent PORT2 reply"                           // req, node, result
+	msgSentNames        = "sent NAMES reply"                           // req
+	msgSentDump         = "sent DUMP reply"                            // req
+	msgSentStop         = "sent STOP reply"                            // req, result
 	msgNamesTable       = "names table"                                // reg, unreg (level 3)
 	// MsgListening and MsgServing are logged by the epmd command at start,
 	// before and after opening its sockets (C: -d -d).
@@ -62,9 +74,94 @@ const (
 	MsgServing    = "entering the main select() loop"
 )
 
-var cReqNames = [...]string{
-	KindAlive2: "ALIVE2_REQ", KindPortPlease2: "PORT2_REQ", KindNames: "NAMES_REQ",
-	KindDump: "DUMP_REQ", KindKill: "KILL_REQ", KindStop: "STOP_REQ",
+// cTexts holds the C epmd's text of every message the server logs: a
+// format, one line per "\n", and where its arguments come from. A message
+// missing here is printed as itself followed by its attributes.
+var cTexts = map[string]cText{
+	msgNonLocal:     text("%s from non local address", cReq),
+	msgGot:          text("** got %s", cReq),
+	msgGarbage:      text("got garbage "),
+	msgAlive2Short:  text("packet to small for request ALIVE2_REQ (%d)", attr("size")),
+	msgTooShort:     text("packet too small for request %s (1)", cReq), // the body is the code alone
+	msgNameLen:      text("Node name size error in ALIVE2_REQ"),
+	msgExtraLen:     text("Extra info size error in ALIVE2_REQ"),
+	msgNameNUL:      text("node name contains ascii 0 in %s", cReq),
+	msgPort2Name:    text("invalid node name in PORT2_REQ"),
+	msgNameTooLong:  text("node name is too long (%d) %s", length("node"), attr("node")),
+	msgNameEncoding: text("invalid node name encoding"),
+	msgExtraTooLong: text("extra data is too long (%d) %s", length("extra"), cString("extra")),
+	msgNameInUse:    text("node name already occupied %s", attr("node")),
+	msgRegistered: text("registering '%s:%d', port %d\ntype %d proto %d highvsn %d lowvsn %d",
+		attr("node"), attr("creation"), attr("port"), attr("type"), attr("proto"), attr("highvsn"), attr("lowvsn")),
+	msgUnregistered:     text("unregistering '%s:%d', port %d", attr("node"), attr("creation"), attr("port")),
+	msgBytes:            {format: "got %d bytes", args: []cArg{length("bytes")}, more: hexDump},
+	msgConnOpen:         text("%s peer connected\nopening connection on file descriptor %d", peerKind, attr("fd")),
+	msgKeptData:         text("got more than expected on ALIVE socket %d (%d)", attr("fd"), attr("n")),
+	msgKeptError:        text("error on ALIVE socket %d (-1; errno=0x%x)", attr("fd"), errno),
+	msgTimedOut:         text("closing because timed out on receive"),
+	msgPartial:          text("got partial packet only on file descriptor %d (%d)", attr("fd"), attr("got")),
+	msgPacketSize:       text("invalid packet size (%d)", attr("size")),
+	msgSurplus:          text("got %d bytes in packet, expected %d", attr("got"), attr("want")),
+	msgKillNo:           text("Disallowed KILL_REQ, live nodes"),
+	msgStopNo:           text("Disallowed STOP_REQ, no relaxed_command_check"),
+	msgKill:             text("got KILL_REQ - terminates normal"),
+	msgReadError:        text("error in read: %s", strerror),
+	msgWriteError:       text("error in write, errno=%d: %s", errno, strerror),
+	msgAcceptError:      text("error in accept: %s", strerror),
+	msgConnClose:        text("closing connection on file descriptor %d", attr("fd")),
+	msgUnregUnknownFD:   text("trying to unregister node with unknown file descriptor %d", attr("fd")),
+	msgUnregUnknownName: text("trying to unregister node with unknown name %s", attr("node")),
+	msgStopped:          text("epmd connection stopped"),
+	msgKilled:           text("epmd killed"),
+	msgSendFailed:       text(`** failed to send ALIVE2_RESP for "%s"`, attr("node")),
+	msgAtLimit:          text("failed opening connection: out of file descriptors, closed connection from %s", attr("peer")),
+	msgSentAlive2:       text(`** sent ALIVE2_RESP for "%s"`, attr("node")),
+	msgSentPort2:        text(`** sent PORT2_RESP (%s) for "%s"`, attr("result"), attr("node")),
+	msgSentNames:        text("** sent NAMES_RESP"),
+	msgSentDump:         text("** sent DUMP_RESP"),
+	msgSentStop:         text("** sent STOP_RESP %s", attr("result")),
+	msgNamesTable:       {more: namesTable},
+	MsgListening:        text("try to initiate listening port %d", attr("port")),
+	MsgRunning:          text("epmd running - daemon = %d", flag("daemon")),
+	msgAddrInUse:        text("there is already a epmd running at port %d on ipaddr %s", attr("port"), attr("addr")),
+	msgBindFailed:       text("failed to bind on ipaddr %s: %s", attr("addr"), attr("err")),
+	MsgServing:          text("entering the main select() loop"),
+}
+
+// reasons gives the message a refused or dropped request is logged with,
+// by the error the codec or the registry returned: the first entry whose
+// error matches, for the request kind if it names one.
+var reasons = [...]struct {
+	err  error
+	kind Kind
+	msg  string
+}{
+	{ErrUnknownRequest, 0, msgGarbage},
+	{errTooShort, KindAlive2, msgAlive2Short},
+	{errTooShort, 0, msgTooShort},
+	{errNameLen, 0, msgNameLen},
+	{errExtraLen, 0, msgExtraLen},
+	{errNameNUL, 0, msgNameNUL},
+	{ErrInvalidName, KindPortPlease2, msgPort2Name},
+	{errNameTooLong, 0, msgNameTooLong},
+	{errNameEncoding, 0, msgNameEncoding},
+	{ErrExtraTooLong, 0, msgExtraTooLong},
+	{ErrNameInUse, 0, msgNameInUse},
+}
+
+func reasonMsg(k Kind, err error, otherwise string) string {
+	for _, r := range reasons {
+		if (r.kind == 0 || r.kind == k) && errors.Is(err, r.err) {
+			return r.msg
+		}
+	}
+	return otherwise
+}
+
+// sentMsgs is the message of each request kind's reply.
+var sentMsgs = [...]string{
+	KindAlive2: msgSentAlive2, KindPortPlease2: msgSentPort2, KindNames: msgSentNames,
+	KindDump: msgSentDump, KindStop: msgSentStop,
 }
 
 func (s *Server) log0(msg string, attrs ...slog.Attr) {
@@ -80,41 +177,37 @@ func (s *Server) log1(msg string, attrs ...slog.Attr) {
 }
 
 func (s *Server) logGot(k Kind) {
-	if s.logLevels[1] {
-		s.log.LogAttrs(context.Background(), LevelDebug1, msgGot, slog.String("req", k.String()))
-	}
+	s.log1(msgGot, slog.String("req", k.String()))
 }
 
-func (s *Server) logDropped(k Kind, err error) {
-	if s.logLevels[0] {
-		s.log.LogAttrs(context.Background(), LevelAlways, msgDropped,
-			slog.String("req", k.String()), slog.String("reason", reason(err)))
+// logDropped reports a request dropped for the codec's err.
+func (s *Server) logDropped(c *Conn, k Kind, body []byte, err error) {
+	if !s.logLevels[0] {
+		return
 	}
+	req := slog.String("req", k.String())
+	if k == 0 {
+		req = slog.Int("code", int(body[0]))
+	}
+	s.log0(reasonMsg(k, err, msgDropped), slog.Int("fd", c.FD), req, slog.Int("size", len(body)), slog.Any("err", err))
 }
 
-// reason is an error's text without its wrapped sentinel: the C text.
-func reason(err error) string {
-	if u := errors.Unwrap(err); u != nil {
-		return strings.TrimSuffix(err.Error(), ": "+u.Error())
-	}
-	return err.Error()
-}
-
+// logAlive2Error reports a registration refused for err.
 func (s *Server) logAlive2Error(m *Alive2Req, err error) {
 	if !s.logLevels[0] {
 		return
 	}
-	r := reason(err)
-	if errors.Is(err, ErrNameInUse) {
-		r = "node name already occupied " + m.Name
+	msg := reasonMsg(KindAlive2, err, msgRefused)
+	if msg == msgExtraTooLong {
+		s.log0(msg, slog.String("node", m.Name), slog.Any("err", err), slog.String("extra", string(m.Extra)))
+		return
 	}
-	s.log.LogAttrs(context.Background(), LevelAlways, msgRefused,
-		slog.String("node", m.Name), slog.String("reason", r))
+	s.log0(msg, slog.String("node", m.Name), slog.Any("err", err))
 }
 
 func (s *Server) logRegistered(n *Node, reg Registry) {
 	if s.logLevels[1] {
-		s.log.LogAttrs(context.Background(), LevelDebug1, msgRegistered,
+		s.log1(msgRegistered, slog.Uint64("conn", n.Conn),
 			slog.String("node", n.Name), slog.Uint64("creation", uint64(n.CreationFor(n.HighVsn))),
 			slog.Int("port", int(n.PortNo)), slog.Int("type", int(n.NodeType)),
 			slog.Int("proto", int(n.Protocol)), slog.Int("highvsn", int(n.HighVsn)),
@@ -125,29 +218,35 @@ func (s *Server) logRegistered(n *Node, reg Registry) {
 
 func (s *Server) logUnregistered(n *Node, reg Registry) {
 	if s.logLevels[1] {
-		s.log.LogAttrs(context.Background(), LevelDebug1, msgUnregistered,
-			slog.String("node", n.Name), slog.Uint64("creation", uint64(n.CreationFor(n.HighVsn))),
-			slog.Int("port", int(n.PortNo)))
+		s.log1(msgUnregistered, slog.String("node", n.Name),
+			slog.Uint64("creation", uint64(n.CreationFor(n.HighVsn))), slog.Int("port", int(n.PortNo)))
 		s.logNamesTable(reg)
 	}
 }
 
 // logNamesTable prints the node tables after a change (C: -d -d -d).
 func (s *Server) logNamesTable(reg Registry) {
-	if !s.logLevels[3] {
-		return
+	if s.logLevels[3] {
+		s.log.LogAttrs(context.Background(), LevelDebug3, msgNamesTable,
+			slog.Any("reg", nodeList(reg.Nodes(nil))), slog.Any("unreg", nodeList(reg.Unused(nil))))
 	}
-	s.log.LogAttrs(context.Background(), LevelDebug3, msgNamesTable,
-		slog.Any("reg", reg.Nodes(nil)), slog.Any("unreg", reg.Unused(nil)))
 }
 
 // logSent reports a reply sent: result is "ok" or "error" for PORT2 and
-// the reply word for STOP.
+// the reply word for STOP; node and result are left out when empty.
 func (s *Server) logSent(k Kind, node, result string) {
-	if s.logLevels[1] {
-		s.log.LogAttrs(context.Background(), LevelDebug1, msgSent,
-			slog.String("req", k.String()), slog.String("node", node), slog.String("result", result))
+	if !s.logLevels[1] {
+		return
 	}
+	attrs := make([]slog.Attr, 1, 3)
+	attrs[0] = slog.String("req", k.String())
+	if node != "" {
+		attrs = append(attrs, slog.String("node", node))
+	}
+	if result != "" {
+		attrs = append(attrs, slog.String("result", result))
+	}
+	s.log1(sentMsgs[k], attrs...)
 }
 
 func (s *Server) logBytes(c *Conn, p []byte) {
@@ -157,7 +256,7 @@ func (s *Server) logBytes(c *Conn, p []byte) {
 
 func (s *Server) logConnOpen(c *Conn) {
 	if s.logLevels[2] {
-		s.log.LogAttrs(context.Background(), LevelDebug2, msgConnOpen,
+		s.log.LogAttrs(context.Background(), LevelDebug2, msgConnOpen, slog.Uint64("conn", c.ID),
 			slog.Int("fd", c.FD), slog.Bool("local", c.IsLocal), slog.String("peer", c.RemoteAddr.String()))
 	}
 }
@@ -165,17 +264,15 @@ func (s *Server) logConnOpen(c *Conn) {
 // logKeptEnd reports what ended a registration connection: data (and its
 // dump), or an error; EOF is silent.
 func (s *Server) logKeptEnd(c *Conn, data []byte, err error) {
-	if !s.logLevels[1] {
-		return
-	}
 	switch {
+	case !s.logLevels[1]:
 	case len(data) > 0:
-		s.log.LogAttrs(context.Background(), LevelDebug1, msgKeptEnd, slog.Int("fd", c.FD), slog.Int("n", len(data)))
+		s.log1(msgKeptData, slog.Int("fd", c.FD), slog.Int("n", len(data)))
 		if s.logLevels[2] {
 			s.logBytes(c, data)
 		}
 	case err != nil && !errors.Is(err, io.EOF):
-		s.log.LogAttrs(context.Background(), LevelDebug1, msgKeptEnd, slog.Int("fd", c.FD), slog.Int("n", -1), slog.Any("err", err))
+		s.log1(msgKeptError, slog.Int("fd", c.FD), slog.Any("err", err))
 	}
 }
 
@@ -185,252 +282,4 @@ func (s *Server) logWriteError(c *Conn, err error) {
 
 func (s *Server) logAcceptError(err error) {
 	s.log0(msgAcceptError, slog.Any("err", err))
-}
-
-// DebugHandler is a slog.Handler that prints the server's log the way the
-// C epmd prints its debug output: "epmd: <ctime>: <text>\r\n", with the C
-// texts, at the records' levels up to the -d count it was made with.
-type DebugHandler struct {
-	// Syslog drops the time stamp and the CRLF: the form the C epmd
-	// sends to syslog as a daemon.
-	Syslog bool
-
-	mu    *sync.Mutex
-	w     io.Writer
-	level slog.Level
-	now   func() time.Time
-}
-
-// NewDebugHandler returns a DebugHandler writing to w that prints what the
-// C epmd prints with debug (the number of -d flags, 0 to 3).
-func NewDebugHandler(w io.Writer, debug int) *DebugHandler {
-	levels := []slog.Level{LevelAlways, LevelDebug1, LevelDebug2, LevelDebug3}
-	return &DebugHandler{mu: new(sync.Mutex), w: w, level: levels[min(max(debug, 0), 3)], now: time.Now}
-}
-
-// Enabled implements slog.Handler.
-func (h *DebugHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-
-// WithAttrs implements slog.Handler; the C texts use no common attributes.
-func (h *DebugHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-
-// WithGroup implements slog.Handler.
-func (h *DebugHandler) WithGroup(string) slog.Handler { return h }
-
-// Handle implements slog.Handler.
-func (h *DebugHandler) Handle(_ context.Context, r slog.Record) error {
-	attrs := make(map[string]slog.Value, r.NumAttrs())
-	r.Attrs(func(a slog.Attr) bool {
-		attrs[a.Key] = a.Value
-		return true
-	})
-	var out strings.Builder
-	stamp := h.now().Format("Mon Jan _2 15:04:05 2006")
-	for _, line := range CText(r.Message, attrs) {
-		if h.Syslog {
-			if !strings.HasPrefix(line, "***** ") {
-				out.WriteString("epmd: " + line + "\n")
-			}
-			continue
-		}
-		if strings.HasPrefix(line, "***** ") {
-			out.WriteString(line + "\r\n")
-			continue
-		}
-		out.WriteString("epmd: " + stamp + ": " + line + "\r\n")
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, err := io.WriteString(h.w, out.String())
-	return err
-}
-
-// CText renders a log record of the server as the C epmd's debug lines.
-// Messages it does not know are printed as the message followed by the
-// attributes.
-func CText(msg string, a map[string]slog.Value) []string {
-	str := func(k string) string { return a[k].String() }
-	req := func() string {
-		if k, ok := ParseKind(str("req")); ok && int(k) < len(cReqNames) {
-			return cReqNames[k]
-		}
-		return str("req")
-	}
-	switch msg {
-	case msgDropped, msgRefused:
-		return []string{str("reason")}
-	case msgNonLocal:
-		return []string{req() + " from non local address"}
-	case msgGot:
-		return []string{"** got " + req()}
-	case msgRegistered:
-		return []string{
-			fmt.Sprintf("registering '%s:%s', port %s", str("node"), str("creation"), str("port")),
-			fmt.Sprintf("type %s proto %s highvsn %s lowvsn %s", str("type"), str("proto"), str("highvsn"), str("lowvsn")),
-		}
-	case msgUnregistered:
-		return []string{fmt.Sprintf("unregistering '%s:%s', port %s", str("node"), str("creation"), str("port"))}
-	case msgBytes:
-		return append([]string{fmt.Sprintf("got %d bytes", len(str("bytes")))}, hexDump([]byte(str("bytes")))...)
-	case msgConnOpen:
-		peer := "Non-local peer connected"
-		if a["local"].Bool() {
-			peer = "Local peer connected"
-		}
-		return []string{peer, "opening connection on file descriptor " + str("fd")}
-	case msgKeptEnd:
-		if e, ok := a["err"]; ok {
-			return []string{fmt.Sprintf("error on ALIVE socket %s (-1; errno=0x%x)", str("fd"), errnoOf(e))}
-		}
-		return []string{fmt.Sprintf("got more than expected on ALIVE socket %s (%s)", str("fd"), str("n"))}
-	case msgConnClose:
-		return []string{"closing connection on file descriptor " + str("fd")}
-	case msgUnregUnknownFD:
-		return []string{"trying to unregister node with unknown file descriptor " + str("fd")}
-	case msgUnregUnknownName:
-		return []string{"trying to unregister node with unknown name " + str("node")}
-	case msgAtLimit:
-		return []string{"failed opening connection: out of file descriptors, closed connection from " + str("peer")}
-	case msgSendFailed:
-		return []string{"** failed to send ALIVE2_RESP for \"" + str("node") + "\""}
-	case msgStopped, msgKilled, MsgServing:
-		return []string{msg}
-	case MsgListening:
-		return []string{"try to initiate listening port " + str("port")}
-	case msgSent:
-		return []string{sentText(str("req"), str("node"), str("result"))}
-	case msgNamesTable:
-		return namesTable(a["reg"].Any(), a["unreg"].Any())
-	case msgTimedOut:
-		return []string{msgTimedOut}
-	case MsgRunning:
-		d := 0
-		if a["daemon"].Bool() {
-			d = 1
-		}
-		return []string{fmt.Sprintf("epmd running - daemon = %d", d)}
-	case msgAddrInUse:
-		return []string{fmt.Sprintf("there is already a epmd running at port %s on ipaddr %s", str("port"), str("addr"))}
-	case msgBindFailed:
-		return []string{fmt.Sprintf("failed to bind on ipaddr %s: %s", str("addr"), str("err"))}
-	case msgPartial:
-		return []string{fmt.Sprintf("got partial packet only on file descriptor %s (%s)", str("fd"), str("got"))}
-	case msgPacketSize:
-		return []string{fmt.Sprintf("invalid packet size (%s)", str("size"))}
-	case msgSurplus:
-		return []string{fmt.Sprintf("got %s bytes in packet, expected %s", str("got"), str("want"))}
-	case msgKillNo:
-		return []string{"Disallowed KILL_REQ, live nodes"}
-	case msgStopNo:
-		return []string{"Disallowed STOP_REQ, no relaxed_command_check"}
-	case msgKill:
-		return []string{"got KILL_REQ - terminates normal"}
-	case msgWriteError:
-		return []string{fmt.Sprintf("error in write, errno=%d: %s", errnoOf(a["err"]), Strerror(a["err"].Any()))}
-	case msgReadError, msgAcceptError:
-		return []string{msg + ": " + Strerror(a["err"].Any())}
-	}
-	var b strings.Builder
-	b.WriteString(msg)
-	for k, v := range a {
-		fmt.Fprintf(&b, " %s=%s", k, v)
-	}
-	return []string{b.String()}
-}
-
-// hexDump formats b as the C epmd's -d -d dumps: 16 bytes a row, at most
-// 1024 bytes.
-func hexDump(b []byte) []string {
-	more := len(b) > 1024
-	if more {
-		b = b[:1024]
-	}
-	var rows []string
-	for start := 0; start < len(b); start += 16 {
-		var r strings.Builder
-		fmt.Fprintf(&r, "***** %.8x", start)
-		for i := start; i < start+16; i++ {
-			if i%8 == 0 {
-				r.WriteByte(' ')
-			}
-			if i < len(b) {
-				fmt.Fprintf(&r, " %.2x", b[i])
-			} else {
-				r.WriteString("   ")
-			}
-		}
-		r.WriteString("  |")
-		for i := start; i < start+16 && i < len(b); i++ {
-			if c := b[i]; c >= 32 && c <= 126 {
-				r.WriteByte(c)
-			} else {
-				r.WriteByte('.')
-			}
-		}
-		r.WriteByte('|')
-		rows = append(rows, r.String())
-	}
-	if more {
-		rows = append(rows, "***** ......and more")
-	}
-	return rows
-}
-
-func sentText(req, node, result string) string {
-	switch req {
-	case "alive2":
-		return "** sent ALIVE2_RESP for \"" + node + "\""
-	case "port_please":
-		return "** sent PORT2_RESP (" + result + ") for \"" + node + "\""
-	case "names":
-		return "** sent NAMES_RESP"
-	case "dump":
-		return "** sent DUMP_RESP"
-	case "stop":
-		return "** sent STOP_RESP " + result
-	}
-	return "** sent " + req
-}
-
-// namesTable renders the C epmd's -d -d -d node tables.
-func namesTable(reg, unreg any) []string {
-	var lines []string
-	rs, _ := reg.([]*Node)
-	us, _ := unreg.([]*Node)
-	for _, n := range rs {
-		lines = append(lines, fmt.Sprintf("*****     active name     \"%s#%d\" at port %d, fd = %d", n.Name, n.CreationFor(n.HighVsn), n.PortNo, n.FD))
-	}
-	lines = append(lines, fmt.Sprintf("*****     reg calculated count  : %d", len(rs)))
-	for _, n := range us {
-		lines = append(lines, fmt.Sprintf("*****     old/unused name \"%s#%d\"", n.Name, n.CreationFor(n.HighVsn)))
-	}
-	return append(lines,
-		fmt.Sprintf("*****     unreg counter         : %d", len(us)),
-		fmt.Sprintf("*****     unreg calculated count: %d", len(us)))
-}
-
-// errnoOf returns the errno in a logged error value, or 0.
-func errnoOf(v slog.Value) uintptr {
-	err, _ := v.Any().(error)
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return uintptr(errno)
-	}
-	return 0
-}
-
-// Strerror renders an error as C's perror does: a system error as its
-// strerror text ("Connection reset by peer"), anything else as its text.
-func Strerror(v any) string {
-	err, ok := v.(error)
-	if !ok {
-		return fmt.Sprint(v)
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		if t := errno.Error(); t != "" {
-			return strings.ToUpper(t[:1]) + t[1:]
-		}
-	}
-	return err.Error()
 }

@@ -448,12 +448,11 @@ func (s *Server) serveConn(c *Conn) {
 		return
 	}
 	data := b[:n]
-	if n > 0 && s.logLevels[1] {
-		// Log all that arrived, as the C epmd's one large read does.
+	if n > 0 {
+		// Read all that arrived, as the C epmd's one large read does:
+		// closing with unread data would send a RST, not a FIN.
 		buf := framePool.Get().(*[inbufSize]byte)
-		_ = c.nc.SetReadDeadline(time.Now())
-		m, _ := c.nc.Read(buf[:])
-		data = append(data, buf[:m]...)
+		data = append(data, buf[:readArrived(c.nc, buf[:inbufSize-2])]...)
 		framePool.Put(buf)
 	}
 	s.logKeptEnd(c, data, err)
@@ -462,6 +461,25 @@ func (s *Server) serveConn(c *Conn) {
 	} else {
 		s.log1(msgUnregUnknownFD, slog.Int("fd", c.FD))
 	}
+}
+
+// readArrived reads what has arrived on nc into buf without waiting for
+// more, and returns how much it read.
+func readArrived(nc net.Conn, buf []byte) int {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = raw.Read(func(fd uintptr) bool {
+		n, _ = syscall.Read(int(fd), buf)
+		return true // done, even on EAGAIN: nothing more has arrived
+	})
+	return max(n, 0)
 }
 
 // readFrame reads one request the way the C epmd does: a first read of up
@@ -541,7 +559,7 @@ func (s *Server) decode(c *Conn, body []byte) (*Request, bool) {
 	}
 	msg, err := ParseRequest(body)
 	if err != nil {
-		s.logDropped(kind, err)
+		s.logDropped(c, kind, body, err)
 		return nil, false
 	}
 	return &Request{Kind: kind, Msg: msg, Body: body, Conn: c, Registry: s.reg}, true
