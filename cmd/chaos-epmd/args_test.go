@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -57,6 +59,11 @@ func TestParseArgs(t *testing.T) {
 		{name: "address missing", args: []string{"-address"}, err: errUsage},
 		{name: "unknown option", args: []string{"-frobnicate"}, err: errUsage},
 		{name: "double dash", args: []string{"--names"}, err: errUsage},
+		{name: "log format json", args: []string{"-d", "-log-format", "json"}, want: config{port: 4369, debug: 1, logFormat: epmd.LogFormatJSON}},
+		{name: "log format text, last one counts", args: []string{"-log-format", "json", "-log-format", "text"}, want: config{port: 4369, logFormat: epmd.LogFormatText}},
+		{name: "log format c", args: []string{"-log-format", "c"}, want: config{port: 4369, logFormat: epmd.LogFormatC}},
+		{name: "log format missing", args: []string{"-log-format"}, err: errUsage},
+		{name: "log format unknown", args: []string{"-log-format", "xml"}, err: epmd.ErrLogFormat},
 		{name: "-h is help", args: []string{"-h"}, err: errHelp},
 		{name: "-help is help", args: []string{"-port", "5000", "-help"}, err: errHelp},
 		{name: "--help is help", args: []string{"--help", "-names"}, err: errHelp},
@@ -109,6 +116,19 @@ func TestUsageGoesToStderrWithExit1(t *testing.T) {
 	}
 	if !bytes.HasPrefix(stderr.Bytes(), []byte("usage: epmd [-d|-debug] [DbgExtra...] [-address List]\n")) {
 		t.Fatalf("stderr starts %q", stderr.String()[:60])
+	}
+}
+
+// TestBadLogFormat: a bad -log-format value is named with the valid ones
+// before the usage text, exit 1 as for any bad epmd flag.
+func TestBadLogFormat(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-d", "-log-format", "yaml"}, env(), &stdout, &stderr); code != 1 {
+		t.Fatalf("exit = %d, want 1", code)
+	}
+	want := "chaos-epmd: -log-format \"yaml\": unknown log format, want c, text or json\nusage: epmd [-d|-debug]"
+	if stdout.Len() != 0 || !strings.HasPrefix(stderr.String(), want) {
+		t.Fatalf("stdout %q, stderr starts %q; want nothing and %q", stdout.String(), stderr.String()[:min(stderr.Len(), len(want))], want)
 	}
 }
 

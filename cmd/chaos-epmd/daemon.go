@@ -75,17 +75,20 @@ func daemonReady(bool) {
 	_ = f.Close()
 }
 
-// newLogger returns the server's logger: the C debug format on stderr, or,
-// for a daemon, syslog (without the time stamp), as the C epmd does.
+// newLogger returns the server's logger in the -log-format: on stderr, or,
+// for a daemon, on syslog (the C format then without the time stamp), as
+// the C epmd does.
 func newLogger(c *config, stderr io.Writer) (*slog.Logger, func()) {
 	if c.daemon {
 		w, err := syslog.New(syslog.LOG_ERR|syslog.LOG_DAEMON, "epmd")
 		if err != nil {
 			return slog.New(slog.DiscardHandler), func() {}
 		}
-		h := epmd.NewDebugHandler(w, c.debug)
-		h.Syslog = true
+		h := epmd.NewLogHandler(w, c.debug, c.logFormat)
+		if dh, ok := h.(*epmd.DebugHandler); ok {
+			dh.Syslog = true
+		}
 		return slog.New(h), func() { _ = w.Close() }
 	}
-	return slog.New(epmd.NewDebugHandler(stderr, c.debug)), func() {}
+	return slog.New(epmd.NewLogHandler(stderr, c.debug, c.logFormat)), func() {}
 }
