@@ -15,11 +15,9 @@ type KindDoc struct {
 
 // Catalogue describes every fault kind, sorted by name.
 func Catalogue() []KindDoc {
-	names := kindNames()
-	docs := make([]KindDoc, len(names))
-	for i, name := range names {
-		k := kinds[name]
-		docs[i] = KindDoc{Name: name, Syntax: k.syntax, Summary: k.summary, Example: k.example}
+	docs := make([]KindDoc, len(kinds))
+	for i, k := range kinds {
+		docs[i] = KindDoc{Name: k.name, Syntax: k.syntax, Summary: k.summary, Example: k.example}
 	}
 	return docs
 }

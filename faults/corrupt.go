@@ -29,6 +29,22 @@ type Corrupt struct {
 // Kind implements Action.
 func (Corrupt) Kind() string { return "corrupt" }
 
+// Corrupt is the corrupt kind.
+func (kindTable) Corrupt() *kindDef {
+	return &kindDef{
+		name:    "corrupt",
+		syntax:  "corrupt=result|random|port=N",
+		summary: "change the reply: an error result, a random byte, or port N",
+		arg:     "mode",
+		acts:    reqRequests,
+		def:     reqRequests,
+		parse:   parseCorrupt,
+		example: "corrupt=port=1,req=port_please,node=b*",
+		bad:     "corrupt=bits",
+		badErr:  `fault "corrupt=bits": mode: want result, random or port=N`,
+	}
+}
+
 func (a Corrupt) appendArgs(b []byte) []byte {
 	b = append(append(b, '='), a.Mode...)
 	if a.Mode == "port" {

@@ -17,6 +17,22 @@ type Crash struct{}
 // Kind implements Action.
 func (Crash) Kind() string { return "crash" }
 
+// Crash is the crash kind.
+func (kindTable) Crash() *kindDef {
+	return &kindDef{
+		name:    "crash",
+		syntax:  "crash[,for=DUR]",
+		summary: "drop every registration and reset new connections, as if epmd died",
+		acts:    reqAccept,
+		def:     reqAccept,
+		daemon:  true,
+		parse:   noArg(Crash{}),
+		example: "crash,start=30,for=10",
+		bad:     "crash,req=accept",
+		badErr:  `fault "crash,req=accept": req: crash acts on the whole daemon; only start= and for= apply`,
+	}
+}
+
 func (Crash) appendArgs(b []byte) []byte { return b }
 
 func (Crash) middleware(*Injector, *active) epmd.Middleware {
@@ -27,5 +43,3 @@ func (Crash) activate(inj *Injector, _ *active) func() {
 	inj.dropRegistrations()
 	return func() {}
 }
-
-var parseCrash = noArg(Crash{})

@@ -18,6 +18,22 @@ type Creation struct{ N uint32 }
 // Kind implements Action.
 func (Creation) Kind() string { return "creation" }
 
+// Creation is the creation kind.
+func (kindTable) Creation() *kindDef {
+	return &kindDef{
+		name:    "creation",
+		syntax:  "creation=N",
+		summary: "answer a successful ALIVE2 with creation N",
+		arg:     "creation",
+		acts:    Reqs(kindAlive2),
+		def:     Reqs(kindAlive2),
+		parse:   parseCreation,
+		example: "creation=7,node=a1",
+		bad:     "creation=-1",
+		badErr:  `fault "creation=-1": creation: want a whole number from 0 to 4294967295`,
+	}
+}
+
 func (a Creation) appendArgs(b []byte) []byte {
 	return strconv.AppendUint(append(b, '='), uint64(a.N), 10)
 }

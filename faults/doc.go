@@ -14,9 +14,10 @@
 // Durations are epmd-style: a bare integer is seconds (delay_write=5 is
 // -delay_write 5); Go durations (200ms, 1.5s) are accepted too. Parse
 // reads a spec, Fault.String writes the canonical one, and
-// Parse(f.String()) returns f again. The kinds are listed in one table
-// (kinds.go), each implemented in its own file; README.md describes each
-// one with what a real OTP node sees.
+// Parse(f.String()) returns f again. Each kind is one file: its Action
+// type and its entry in the table of kinds (kinds.go), which Catalogue
+// lists for the command line's help; README.md describes each one with
+// what a real OTP node sees.
 //
 // An Injector holds the active faults and is installed as one middleware
 // of an epmd.Server. Its fault list is an immutable snapshot swapped

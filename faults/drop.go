@@ -14,10 +14,23 @@ type Drop struct{}
 // Kind implements Action.
 func (Drop) Kind() string { return "drop" }
 
+// Drop is the drop kind.
+func (kindTable) Drop() *kindDef {
+	return &kindDef{
+		name:    "drop",
+		syntax:  "drop",
+		summary: "close the connection without a reply (FIN)",
+		acts:    reqAll,
+		def:     reqRequests,
+		parse:   noArg(Drop{}),
+		example: "drop,req=port_please,node=b*",
+		bad:     "drop=5",
+		badErr:  `fault "drop=5": drop: takes no argument; want drop`,
+	}
+}
+
 func (Drop) appendArgs(b []byte) []byte { return b }
 
 func (Drop) middleware(*Injector, *active) epmd.Middleware {
 	return handle(func(_ context.Context, w epmd.ResponseWriter, _ *epmd.Request) { _ = w.Close() })
 }
-
-var parseDrop = noArg(Drop{})

@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -118,4 +120,41 @@ func (inj *Injector) Events(since uint64) []Event {
 	past, _, cancel := inj.Subscribe(since)
 	cancel()
 	return past
+}
+
+// fired records that a acted on r (nil for a daemon-wide activation):
+// its counter, the metrics, an event and a log line.
+func (inj *Injector) fired(a *active, r *epmd.Request) {
+	a.fired.Add(1)
+	inj.metrics.fault(a.kind.name)
+	ev := Event{Type: EventFault, Fault: a.id, Kind: a.kind.name, Spec: a.spec}
+	if r != nil {
+		ev.Req = r.Kind.String()
+		ev.Node, _ = r.NodeName()
+		ev.Peer = r.Conn.RemoteAddr.Addr().Unmap().String()
+		ev.Conn = r.Conn.ID
+	}
+	inj.events.publish(ev)
+	inj.logFault(a, "fault fired", r)
+}
+
+// logFault logs msg about fault a at epmd.LevelDebug1, its attributes
+// always in this order: fault (the spec) and id; then, when r is not nil,
+// req, node (if the request names one), peer and conn; then extra.
+func (inj *Injector) logFault(a *active, msg string, r *epmd.Request, extra ...slog.Attr) {
+	ctx := context.Background()
+	if !inj.log.Enabled(ctx, epmd.LevelDebug1) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 6+len(extra))
+	attrs = append(attrs, slog.String("fault", a.spec), slog.Uint64("id", a.id))
+	if r != nil {
+		attrs = append(attrs, slog.String("req", r.Kind.String()))
+		if name, ok := r.NodeName(); ok {
+			attrs = append(attrs, slog.String("node", name))
+		}
+		attrs = append(attrs, slog.String("peer", r.Conn.RemoteAddr.Addr().Unmap().String()),
+			slog.Uint64("conn", r.Conn.ID))
+	}
+	inj.log.LogAttrs(ctx, epmd.LevelDebug1, msg, append(attrs, extra...)...)
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
 
-// Fault is one parsed fault spec: what to do and to which requests. Faults
-// are comparable: Parse(f.String()) == f.
+// Fault is one parsed fault spec: what to do and to which requests.
+// Faults are comparable (every Action type is; a kind-generic test checks
+// it), so Parse(f.String()) == f.
 type Fault struct {
 	// Action is the kind-specific part, one of the kind types of this
 	// package (DelayWrite, Drop, PartialWrite, ...).
@@ -19,15 +20,20 @@ type Fault struct {
 	Selector
 }
 
-// Action is what a fault does: one type per kind, each in its own file.
+// Action is what a fault does: one comparable type per kind, each in its
+// own file with the kind's table entry (see kindTable). Besides Action, it
+// implements requestAction, activator or both.
 type Action interface {
 	// Kind returns the fault kind's name as written in specs.
 	Kind() string
 	// appendArgs appends the canonical "=ARG" and kind-specific
 	// ",key=value" parts of the spec.
 	appendArgs(b []byte) []byte
-	// middleware returns what the fault does to a request it selected;
-	// nil for kinds that act on the whole daemon (see activator).
+}
+
+// requestAction is implemented by kinds that act on the requests a fault
+// selects: middleware returns what the fault does to them.
+type requestAction interface {
 	middleware(inj *Injector, f *active) epmd.Middleware
 }
 

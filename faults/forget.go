@@ -14,6 +14,22 @@ type Forget struct{}
 // Kind implements Action.
 func (Forget) Kind() string { return "forget" }
 
+// Forget is the forget kind.
+func (kindTable) Forget() *kindDef {
+	return &kindDef{
+		name:    "forget",
+		syntax:  "forget",
+		summary: "hide registrations from PORT_PLEASE2, NAMES and DUMP",
+		acts:    reqLookups,
+		def:     reqLookups,
+		regNode: true,
+		parse:   noArg(Forget{}),
+		example: "forget,node=b1,for=60",
+		bad:     "forget,req=alive2",
+		badErr:  `fault "forget,req=alive2": req: forget cannot act on alive2; want port_please|names|dump`,
+	}
+}
+
 func (Forget) appendArgs(b []byte) []byte { return b }
 
 func (Forget) middleware(_ *Injector, f *active) epmd.Middleware {
@@ -47,5 +63,3 @@ func (f forgettingRegistry) Nodes(dst []*epmd.Node) []*epmd.Node {
 	}
 	return kept
 }
-
-var parseForget = noArg(Forget{})

@@ -15,6 +15,21 @@ type Hang struct{}
 // Kind implements Action.
 func (Hang) Kind() string { return "hang" }
 
+// Hang is the hang kind.
+func (kindTable) Hang() *kindDef {
+	return &kindDef{
+		name:    "hang",
+		syntax:  "hang",
+		summary: "read the request and never answer",
+		acts:    reqAll,
+		def:     reqRequests,
+		parse:   noArg(Hang{}),
+		example: "hang,req=alive2,node=a*",
+		bad:     "hang,then=close",
+		badErr:  `fault "hang,then=close": then: unknown key; want req|node|peer|p|first|every|after|start|for`,
+	}
+}
+
 func (Hang) appendArgs(b []byte) []byte { return b }
 
 func (Hang) middleware(*Injector, *active) epmd.Middleware {
@@ -23,5 +38,3 @@ func (Hang) middleware(*Injector, *active) epmd.Middleware {
 		_ = w.Close()
 	})
 }
-
-var parseHang = noArg(Hang{})

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -143,15 +145,31 @@ func newBubble(t *testing.T, specs ...string) *bubble {
 
 func newSeededBubble(t *testing.T, seed int64, specs ...string) *bubble {
 	t.Helper()
+	return startBubble(t, seed, nil, specs...)
+}
+
+// newLoggedBubble is newBubble with the server's and the injector's log
+// kept in logs, every level.
+func newLoggedBubble(t *testing.T, logs *logRecorder, specs ...string) *bubble {
+	t.Helper()
+	return startBubble(t, 1, logs, specs...)
+}
+
+func startBubble(t *testing.T, seed int64, logs *logRecorder, specs ...string) *bubble {
+	t.Helper()
+	var log *slog.Logger
+	if logs != nil {
+		log = slog.New(logs)
+	}
 	b := &bubble{t: t, l: newPipeListener(), rec: &recorder{end: map[uint64]string{}},
-		inj: faults.NewInjector(seed, nil),
+		inj: faults.NewInjector(seed, log),
 		reg: &epmd.MemRegistry{Now: func() time.Time { return time.Unix(creationBase, 0) }}}
 	for _, s := range specs {
 		if _, err := b.inj.AddSpec(s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b.srv = &epmd.Server{Port: epmdPort, Registry: b.reg, RelaxedCommandCheck: true,
+	b.srv = &epmd.Server{Port: epmdPort, Registry: b.reg, RelaxedCommandCheck: true, Logger: log,
 		Middleware: []epmd.Middleware{b.rec.middleware, b.inj.Middleware}}
 	go func() { _ = b.srv.Serve(b.l) }()
 	synctest.Wait()
@@ -165,6 +183,43 @@ func (b *bubble) close() {
 	synctest.Wait()
 }
 
+// logRecorder is a slog.Handler that keeps every record as its message
+// followed by its attributes in order, " key=value" each.
+type logRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lines = append(h.lines, line)
+	return nil
+}
+
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+// matching returns the kept lines that start with prefix.
+func (h *logRecorder) matching(prefix string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, l := range h.lines {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // chunk is one read of the client: when (since the request was sent) and
 // what.
 type chunk struct {
@@ -176,7 +231,6 @@ type chunk struct {
 // closed the connection.
 type exchange struct {
 	conn  net.Conn
-	id    uint64
 	mu    sync.Mutex
 	got   []chunk
 	eof   bool

@@ -1,13 +1,10 @@
 package faults
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-
-	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
 
 // maxHeldPorts bounds the range of hold_ports: each port is a descriptor.
@@ -23,6 +20,21 @@ type HoldPorts struct{ Lo, Hi uint16 }
 // Kind implements Action.
 func (HoldPorts) Kind() string { return "hold_ports" }
 
+// HoldPorts is the hold_ports kind.
+func (kindTable) HoldPorts() *kindDef {
+	return &kindDef{
+		name:    "hold_ports",
+		syntax:  "hold_ports=LO-HI",
+		summary: "listen on ports LO..HI so that nodes cannot take them",
+		arg:     "range",
+		daemon:  true,
+		parse:   parseHoldPorts,
+		example: "hold_ports=9100-9105",
+		bad:     "hold_ports=9-3",
+		badErr:  `fault "hold_ports=9-3": range: want LO-HI (or one port) with 1 <= LO <= HI <= 65535`,
+	}
+}
+
 func (a HoldPorts) appendArgs(b []byte) []byte {
 	b = strconv.AppendUint(append(b, '='), uint64(a.Lo), 10)
 	if a.Hi != a.Lo {
@@ -31,15 +43,12 @@ func (a HoldPorts) appendArgs(b []byte) []byte {
 	return b
 }
 
-func (HoldPorts) middleware(*Injector, *active) epmd.Middleware { return nil }
-
 func (a HoldPorts) activate(inj *Injector, f *active) func() {
 	var ls []net.Listener
 	for p := int(a.Lo); p <= int(a.Hi); p++ {
 		l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
 		if err != nil {
-			inj.log.LogAttrs(context.Background(), epmd.LevelDebug1, "hold_ports: port not held",
-				slog.String("fault", f.spec), slog.Int("port", p), slog.Any("err", err))
+			inj.logFault(f, "hold_ports: port not held", nil, slog.Int("port", p), slog.Any("err", err))
 			continue
 		}
 		ls = append(ls, l)

@@ -300,3 +300,30 @@ func TestHoldPorts(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestStaleLogsUnregistering: when a stale registration's connection ends,
+// the server logs the end of the registration as it does without the
+// fault ("unregistering", not "unregister of unknown connection"), and the
+// fault logs that it keeps the node.
+func TestStaleLogsUnregistering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		logs := &logRecorder{}
+		b := newLoggedBubble(t, logs, "stale=5")
+		defer b.close()
+		c1 := b.register("c1", 6000)
+		_ = c1.conn.Close()
+		synctest.Wait()
+		if got := logs.matching("unregister of unknown connection"); len(got) != 0 {
+			t.Errorf("logged %q", got)
+		}
+		if got, want := logs.matching("unregistering"), []string{"unregistering node=c1 creation=1001 port=6000"}; !slices.Equal(got, want) {
+			t.Errorf("logged %q, want %q", got, want)
+		}
+		if got, want := logs.matching("registration kept stale"), []string{"registration kept stale fault=stale=5 id=1 node=c1"}; !slices.Equal(got, want) {
+			t.Errorf("logged %q, want %q", got, want)
+		}
+		if got := b.names(); !slices.Equal(got, []string{"c1"}) {
+			t.Errorf("registered %q, want [c1] kept stale", got)
+		}
+	})
+}

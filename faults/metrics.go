@@ -21,20 +21,6 @@ type metrics struct {
 	faults   map[string]uint64 // kind
 }
 
-// result is a value of the requests metric's result label.
-type result int
-
-const (
-	resultOK result = iota
-	resultError
-	resultNotFound
-	resultRefused
-	resultNoReply
-)
-
-// resultNames are the labels of the results, by value.
-var resultNames = [...]string{"ok", "error", "not_found", "refused", "no_reply"}
-
 func (m *metrics) request(k epmd.Kind, r result) {
 	if int(k) < len(m.requests) {
 		m.requests[k][r].Add(1)

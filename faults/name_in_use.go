@@ -13,6 +13,21 @@ type NameInUse struct{}
 // Kind implements Action.
 func (NameInUse) Kind() string { return "name_in_use" }
 
+// NameInUse is the name_in_use kind.
+func (kindTable) NameInUse() *kindDef {
+	return &kindDef{
+		name:    "name_in_use",
+		syntax:  "name_in_use",
+		summary: "refuse ALIVE2 as a duplicate name",
+		acts:    Reqs(kindAlive2),
+		def:     Reqs(kindAlive2),
+		parse:   noArg(NameInUse{}),
+		example: "name_in_use,node=a*",
+		bad:     "name_in_use,req=names",
+		badErr:  `fault "name_in_use,req=names": req: name_in_use cannot act on names; want alive2`,
+	}
+}
+
 func (NameInUse) appendArgs(b []byte) []byte { return b }
 
 func (NameInUse) middleware(*Injector, *active) epmd.Middleware {
@@ -23,5 +38,3 @@ func (NameInUse) middleware(*Injector, *active) epmd.Middleware {
 type refusingRegistry struct{ epmd.Registry }
 
 func (refusingRegistry) Register(epmd.Node) (*epmd.Node, error) { return nil, epmd.ErrNameInUse }
-
-var parseNameInUse = noArg(NameInUse{})

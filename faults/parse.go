@@ -51,6 +51,10 @@ const (
 // selectorKeys are the keys every kind accepts, in canonical order.
 var selectorKeys = []string{"req", "node", "peer", "p", "first", "every", "after", "start", "for"}
 
+// windowKeys are the selector keys of the time window, the only ones that
+// apply to daemon-wide kinds.
+var windowKeys = []string{"start", "for"}
+
 // Parse reads one fault spec (see the package documentation). Errors are
 // *SpecError.
 func Parse(spec string) (Fault, error) {
@@ -79,7 +83,7 @@ func parse(spec string) (Fault, *partError) {
 	parts := strings.Split(s, ",")
 	head := strings.TrimSpace(parts[0])
 	name, arg, hasArg := strings.Cut(head, "=")
-	info, ok := kinds[name]
+	info, ok := kindNamed(name)
 	if !ok {
 		if name == "" {
 			return Fault{}, errf("kind", "missing before %q; %s", "="+arg, wantGrammar)
@@ -127,12 +131,12 @@ func parse(spec string) (Fault, *partError) {
 	return Fault{Action: action, Selector: sel}, nil
 }
 
-func parseSelector(name string, info kindInfo, opts map[string]string) (Selector, *partError) {
+func parseSelector(name string, info *kindDef, opts map[string]string) (Selector, *partError) {
 	var s Selector
 	var perr *partError
 	if info.daemon {
-		for _, k := range selectorKeys[:7] {
-			if _, ok := opts[k]; ok {
+		for _, k := range selectorKeys {
+			if _, ok := opts[k]; ok && !slices.Contains(windowKeys, k) {
 				return s, errf(k, "%s acts on the whole daemon; only start= and for= apply", name)
 			}
 		}

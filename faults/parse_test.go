@@ -62,18 +62,19 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// TestKindsAllParse: every kind of the table has a spec that parses.
+// TestKindsAllParse: every kind Kinds lists has an entry in the table
+// whose example parses to a fault of that kind.
 func TestKindsAllParse(t *testing.T) {
-	args := map[string]string{"delay_accept": "=1", "delay_write": "=1", "packet_timeout": "=1", "stall": "=1",
-		"partial_write": "=1", "slice": "=1", "corrupt": "=result", "hold_ports": "=1-2", "stale": "=1", "creation": "=1"}
-	for _, k := range faults.Kinds() {
-		f, err := faults.Parse(k + args[k])
-		if err != nil || f.Kind() != k {
-			t.Errorf("Parse(%q) = %v, %v", k+args[k], f, err)
-		}
+	table := faults.KindTable()
+	names := faults.Kinds()
+	if len(names) != len(table) {
+		t.Fatalf("Kinds() lists %d kinds, the table %d", len(names), len(table))
 	}
-	if n := len(faults.Kinds()); n != 17 {
-		t.Errorf("%d kinds, want the 17 of the design", n)
+	for i, k := range names {
+		f, err := faults.Parse(table[i].Example)
+		if table[i].Name != k || err != nil || f.Kind() != k {
+			t.Errorf("kind %q: table entry %q, example %q parses to %v, %v", k, table[i].Name, table[i].Example, f, err)
+		}
 	}
 }
 
@@ -85,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		msg  string
 	}{
 		{name: "empty", spec: "", key: "spec", msg: "empty; want KIND[=ARG][,KEY=VALUE]..."},
-		{name: "unknown kind", spec: "delay=5", key: "kind", msg: `unknown fault "delay"; want corrupt|crash|creation|delay_accept|delay_write|drop|forget|hang|hold_ports|name_in_use|packet_timeout|partial_write|port_collision|reset|slice|stale|stall`},
+		{name: "unknown kind", spec: "delay=5", key: "kind", msg: `unknown fault "delay"; want ` + strings.Join(faults.Kinds(), "|")},
 		{name: "no kind", spec: "=5", key: "kind", msg: `missing before "=5"; want KIND[=ARG][,KEY=VALUE]...`},
 		{name: "bad duration", spec: "delay_write=abc", key: "duration", msg: "want seconds (5) or a Go duration (200ms)"},
 		{name: "negative duration", spec: "delay_write=-5s", key: "duration", msg: "negative; want seconds (5) or a Go duration (200ms)"},
@@ -174,6 +175,10 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, k := range faults.KindTable() {
+		f.Add(k.Example)
+		f.Add(k.Bad)
+	}
 	f.Fuzz(func(t *testing.T, spec string) {
 		fault, err := faults.Parse(spec)
 		if err != nil {
@@ -188,7 +193,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(%q) ok, but Parse(String() = %q): %v", spec, s, err)
 		}
-		if again != fault {
+		if again != fault { // Fault is comparable: TestKindTable checks every Action type
 			t.Fatalf("Parse(%q) = %#v, Parse(%q) = %#v", spec, fault, s, again)
 		}
 		if again.String() != s {

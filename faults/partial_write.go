@@ -22,6 +22,23 @@ type PartialWrite struct {
 // Kind implements Action.
 func (PartialWrite) Kind() string { return "partial_write" }
 
+// PartialWrite is the partial_write kind.
+func (kindTable) PartialWrite() *kindDef {
+	return &kindDef{
+		name:    "partial_write",
+		syntax:  "partial_write=N[,then=close|hang|reset]",
+		summary: "send the first N bytes of the reply, then close, hang or reset",
+		arg:     "bytes",
+		keys:    []string{"then"},
+		acts:    reqRequests,
+		def:     reqRequests,
+		parse:   parsePartialWrite,
+		example: "partial_write=5,req=alive2",
+		bad:     "partial_write=3,then=explode",
+		badErr:  `fault "partial_write=3,then=explode": then: want close, hang or reset`,
+	}
+}
+
 func (a PartialWrite) appendArgs(b []byte) []byte {
 	b = strconv.AppendInt(append(b, '='), int64(a.N), 10)
 	if a.Then != "" && a.Then != "close" {

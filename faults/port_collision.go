@@ -15,6 +15,22 @@ type PortCollision struct{ Port uint16 }
 // Kind implements Action.
 func (PortCollision) Kind() string { return "port_collision" }
 
+// PortCollision is the port_collision kind.
+func (kindTable) PortCollision() *kindDef {
+	return &kindDef{
+		name:    "port_collision",
+		syntax:  "port_collision[,port=N]",
+		summary: "PORT2_RESP carries another registered node's port (or N)",
+		keys:    []string{"port"},
+		acts:    Reqs(kindPortPlease2),
+		def:     Reqs(kindPortPlease2),
+		parse:   parsePortCollision,
+		example: "port_collision,node=b1",
+		bad:     "port_collision,port=0",
+		badErr:  `fault "port_collision,port=0": port: want a whole number from 1 to 65535`,
+	}
+}
+
 func (a PortCollision) appendArgs(b []byte) []byte {
 	if a.Port != 0 {
 		b = strconv.AppendUint(append(b, ",port="...), uint64(a.Port), 10)

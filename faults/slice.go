@@ -21,6 +21,23 @@ type Slice struct {
 // Kind implements Action.
 func (Slice) Kind() string { return "slice" }
 
+// Slice is the slice kind.
+func (kindTable) Slice() *kindDef {
+	return &kindDef{
+		name:    "slice",
+		syntax:  "slice=N[,gap=DUR]",
+		summary: "send every reply write as N-byte pieces, gap apart",
+		arg:     "bytes",
+		keys:    []string{"gap"},
+		acts:    reqRequests,
+		def:     reqRequests,
+		parse:   parseSlice,
+		example: "slice=1,gap=100ms,req=alive2",
+		bad:     "slice=0",
+		badErr:  `fault "slice=0": bytes: want a whole number from 1 to 2147483647`,
+	}
+}
+
 func (a Slice) appendArgs(b []byte) []byte {
 	b = strconv.AppendInt(append(b, '='), int64(a.N), 10)
 	if a.Gap != 0 {

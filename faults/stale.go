@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -16,6 +15,22 @@ type Stale struct{ D time.Duration }
 
 // Kind implements Action.
 func (Stale) Kind() string { return "stale" }
+
+// Stale is the stale kind.
+func (kindTable) Stale() *kindDef {
+	return &kindDef{
+		name:    "stale",
+		syntax:  "stale=DUR",
+		summary: "keep a registration for DUR after its connection ends",
+		arg:     "duration",
+		acts:    Reqs(kindAlive2),
+		def:     Reqs(kindAlive2),
+		parse:   parseDurationArg(func(d time.Duration) Action { return Stale{d} }),
+		example: "stale=30,node=worker*",
+		bad:     "stale=0",
+		badErr:  `fault "stale=0": duration: must be more than 0; want seconds (5) or a Go duration (200ms)`,
+	}
+}
 
 func (a Stale) appendArgs(b []byte) []byte { return appendDuration(append(b, '='), a.D) }
 
@@ -33,11 +48,15 @@ type staleRegistry struct {
 	d   time.Duration
 }
 
+// Unregister ends n's registration as its connection sees it and leaves
+// the node in the table for d. It reports true, as the table would, so
+// that the server logs the end of the registration as usual; a node that
+// is no longer n's registration (a STOP removed it) is left to the table.
 func (s *staleRegistry) Unregister(n *epmd.Node) bool {
-	s.inj.log.LogAttrs(context.Background(), epmd.LevelDebug1, "registration kept stale",
-		slog.String("fault", s.f.spec), slog.String("node", n.Name))
+	if cur, ok := s.Registry.Lookup(n.Name); !ok || cur != n {
+		return s.Registry.Unregister(n)
+	}
+	s.inj.logFault(s.f, "registration kept stale", nil, slog.String("node", n.Name))
 	time.AfterFunc(s.d, func() { s.Registry.Unregister(n) })
-	return false
+	return true
 }
-
-var parseStale = parseDurationArg(func(d time.Duration) Action { return Stale{d} })

@@ -19,6 +19,22 @@ type Stall struct{ D time.Duration }
 // Kind implements Action.
 func (Stall) Kind() string { return "stall" }
 
+// Stall is the stall kind.
+func (kindTable) Stall() *kindDef {
+	return &kindDef{
+		name:    "stall",
+		syntax:  "stall=DUR",
+		summary: "freeze the whole daemon for DUR",
+		arg:     "duration",
+		acts:    reqAll,
+		def:     reqAccept,
+		parse:   parseDurationArg(func(d time.Duration) Action { return Stall{d} }),
+		example: "stall=10,first=1,start=30",
+		bad:     "stall=99999999999999",
+		badErr:  `fault "stall=99999999999999": duration: too large; want seconds (5) or a Go duration (200ms)`,
+	}
+}
+
 func (a Stall) appendArgs(b []byte) []byte { return appendDuration(append(b, '='), a.D) }
 
 func (a Stall) middleware(inj *Injector, _ *active) epmd.Middleware {
@@ -32,5 +48,3 @@ func (a Stall) middleware(inj *Injector, _ *active) epmd.Middleware {
 		})
 	}
 }
-
-var parseStall = parseDurationArg(func(d time.Duration) Action { return Stall{d} })

@@ -171,7 +171,12 @@ func newInjector(c *config, logger *slog.Logger) *faults.Injector {
 			fs = []faults.Fault{{Action: faults.DelayWrite{D: c.delayWrite}}}
 		}
 		for _, f := range fs {
-			specs = append(specs, inj.Add(f).Spec)
+			info, err := inj.Add(f)
+			if err != nil { // not for parsed specs and epmd's knobs: their kinds are in the table
+				logger.LogAttrs(context.Background(), epmd.LevelAlways, "fault not installed", slog.Any("err", err))
+				continue
+			}
+			specs = append(specs, info.Spec)
 		}
 	}
 	if c.chaos != nil {
