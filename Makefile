@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/chaos-epmd
 PORT      ?= $(or $(ERL_EPMD_PORT),4369)
 FUZZTIME  ?= 30s
-APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2
+APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev
 # The scenarios' chaos-epmd: the static binary built here, not one per process.
 export CHAOS_EPMD_BINARY := $(CURDIR)/$(BIN)
 
@@ -42,9 +42,9 @@ lint:
 unit: deps build
 	$(GO) test -count=1 ./epmd/... ./faults/... ./cmd/...
 
-## test: everything — lint, unit and differential tests, fixtures, every scenario, OTP's epmd_SUITE
+## test: everything — lint, unit and differential tests (race detector on), fixtures, every scenario, OTP's epmd_SUITE
 test: deps lint build fixtures
-	$(GO) test -count=1 ./epmd/... ./faults/... ./cmd/...
+	$(GO) test -race -count=1 ./epmd/... ./faults/... ./cmd/...
 	$(GO) test -count=1 ./erlangfixtures/...
 	$(GO) test -count=1 -timeout 30m ./scenarios/...
 	$(MAKE) --no-print-directory fixtures-check
