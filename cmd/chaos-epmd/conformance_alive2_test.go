@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -150,6 +151,21 @@ func requestCases() []conformanceCase {
 			c.reply()
 			s.waitUnregistered("twice")
 			s.lookup("twice2")
+		}},
+		{name: "registration_second_alive2_ends_with_fin", run: func(s *session) {
+			// The request is read before the close, so the peer reads
+			// EOF (a FIN), not a reset.
+			c := s.register("reg", alive2{name: "twicefin", hi: 6})
+			c.send(alive2{name: "twicefin2", hi: 6}.frame())
+			if c.nc != nil {
+				c.nc.SetReadDeadline(time.Now().Add(replyTimeout))
+				_, err := io.ReadAll(c.nc)
+				if err == nil {
+					err = io.EOF
+				}
+				s.printf("reg: close read as %s", errClass(err))
+			}
+			s.waitUnregistered("twicefin")
 		}},
 		{name: "registration_half_close_unregisters", run: func(s *session) {
 			c := s.register("reg", alive2{name: "halfclose", hi: 6})
