@@ -96,3 +96,26 @@ fixtures-check:
 ## fixtures-clean: remove every fixture container and network (labelled org.chaos-epmd.fixture=1)
 fixtures-clean:
 	$(GO) run ./erlangfixtures/cmd/erlfix clean
+
+## --- Mutation testing (cmd/mutate) ---
+.PHONY: mutate mutate-scenarios
+
+GREMLINS_VERSION ?= v0.6.0
+GREMLINS         := build/tools/gremlins-$(GREMLINS_VERSION)
+MUTATE_ARGS      ?=
+
+$(GREMLINS):
+	mkdir -p build/tools
+	GOBIN=$(CURDIR)/build/tools $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	mv build/tools/gremlins $(GREMLINS)
+
+## mutate: gremlins over epmd and faults on a snapshot of the work tree, the
+## fast unit tests per mutant; prints test efficacy, mutator coverage and
+## the surviving mutants (equivalent ones: cmd/mutate/equivalent.txt)
+mutate: $(GREMLINS)
+	$(GO) run ./cmd/mutate units -gremlins $(CURDIR)/$(GREMLINS) $(MUTATE_ARGS)
+
+## mutate-scenarios: the scenario suite against deliberately broken chaos-epmd
+## builds (cmd/mutate/mutants.go); which specs failed per mutant
+mutate-scenarios: fixtures
+	$(GO) run ./cmd/mutate scenarios $(MUTATE_ARGS)
