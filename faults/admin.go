@@ -28,6 +28,7 @@ var ErrNoFault = errors.New("no such fault")
 //	GET    /events           NDJSON event stream; ?since=SEQ replays kept events after SEQ
 //	                         (default: all kept), ?follow=0 returns after the replay
 //	GET    /metrics          Prometheus text format
+//	GET    /                 the page (page.go): nodes, faults, timeline, counters; served without the token
 //
 // Errors are {"error": "..."} (with "key" and "spec" for a bad spec, 400).
 // With Token set every request must carry "Authorization: Bearer TOKEN";
@@ -70,6 +71,9 @@ type apiError struct {
 // ServeHTTP implements http.Handler.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.once.Do(a.routes)
+	if a.servePage(w, r) {
+		return
+	}
 	if !a.allowed(w, r) {
 		return
 	}
