@@ -38,7 +38,8 @@ Chaos options
         Require "Authorization: Bearer TOKEN" on the admin API
         (default $CHAOS_EPMD_ADMIN_TOKEN).
     -log-format c|text|json
-        Format of the log on stderr (default c: the C epmd's texts).
+        Format of the log, on stderr or, with -daemon, syslog
+        (default c: the C epmd's texts; json for log collectors).
     -version
         Print the module version and VCS commit it was built from,
         and exit 0.
