@@ -35,22 +35,22 @@ type Cluster struct {
 type ClusterOption func(*clusterOptions)
 
 type clusterOptions struct {
-	common  []testcontainers.ContainerCustomizer
-	perNode map[int][]testcontainers.ContainerCustomizer
+	common  []Option
+	perNode map[int][]Option
 	join    bool
 	cleanup func(func())
 }
 
 // WithNodeOptions applies node options to every node (before per-node ones).
-func WithNodeOptions(opts ...testcontainers.ContainerCustomizer) ClusterOption {
+func WithNodeOptions(opts ...Option) ClusterOption {
 	return func(c *clusterOptions) { c.common = append(c.common, opts...) }
 }
 
 // WithNodeOptionsAt applies node options to node i (from 0), e.g. a release.
-func WithNodeOptionsAt(i int, opts ...testcontainers.ContainerCustomizer) ClusterOption {
+func WithNodeOptionsAt(i int, opts ...Option) ClusterOption {
 	return func(c *clusterOptions) {
 		if c.perNode == nil {
-			c.perNode = map[int][]testcontainers.ContainerCustomizer{}
+			c.perNode = map[int][]Option{}
 		}
 		c.perNode[i] = append(c.perNode[i], opts...)
 	}
@@ -95,7 +95,7 @@ func RunCluster(ctx context.Context, n int, opts ...ClusterOption) (*Cluster, er
 	var wg sync.WaitGroup
 	for i := range n {
 		host := fmt.Sprintf("n%d", i+1)
-		nodeOpts := []testcontainers.ContainerCustomizer{
+		nodeOpts := []Option{
 			WithHostname(host), WithSName(host), WithNetwork(nw.Name, host),
 		}
 		nodeOpts = append(nodeOpts, co.common...)

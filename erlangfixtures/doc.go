@@ -24,8 +24,8 @@
 //
 // # Nodes
 //
-// [Run] starts one node per container with the options of [Option] (any
-// testcontainers.ContainerCustomizer may be mixed in). The container's entry
+// [Run] starts one node per container with the options of [Option]
+// (testcontainers' own customizers through [WithCustomizers]). The container's entry
 // point, node.sh, starts the epmd the options ask for ([EpmdMode]: OTP's C
 // epmd, chaos-epmd with faults and an admin API, or nothing so that erl
 // auto-starts its epmd — which [EpmdChaosAuto] has replaced with chaos-epmd),

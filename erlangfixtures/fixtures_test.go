@@ -46,7 +46,7 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 // the node's log.
 func runNode(t *testing.T, ctx context.Context, opts ...erlangfixtures.Option) *erlangfixtures.Node {
 	t.Helper()
-	n, err := erlangfixtures.Run(ctx, customizers(opts)...)
+	n, err := erlangfixtures.Run(ctx, opts...)
 	t.Cleanup(func() {
 		if n == nil {
 			return
@@ -65,18 +65,34 @@ func runNode(t *testing.T, ctx context.Context, opts ...erlangfixtures.Option) *
 	return n
 }
 
-func customizers(opts []erlangfixtures.Option) []testcontainers.ContainerCustomizer {
-	cs := make([]testcontainers.ContainerCustomizer, len(opts))
-	for i, o := range opts {
-		cs[i] = o
+// options is a table's list of node options.
+func options(o ...erlangfixtures.Option) []erlangfixtures.Option { return o }
+
+func TestAtom(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{name: "node name", in: "a@host", want: `'a@host'`},
+		{name: "empty", in: "", want: `''`},
+		{name: "single quote", in: "it's", want: `'it\'s'`},
+		{name: "backslash", in: `a\b`, want: `'a\\b'`},
+		{name: "backslash before quote", in: `\'`, want: `'\\\''`},
+		{name: "double quote kept", in: `say "hi"`, want: `'say "hi"'`},
+		{name: "unicode kept", in: "nöde@häst", want: "'nöde@häst'"},
 	}
-	return cs
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := erlangfixtures.Atom(tt.in); got != tt.want {
+				t.Errorf("Atom(%q) = %s; want %s", tt.in, got, tt.want)
+			}
+		})
+	}
 }
 
 func TestEvalWithoutDistribution(t *testing.T) {
 	erlangfixtures.RequireEngine(t)
 	ctx := testContext(t, 2*time.Minute)
-	n := runNode(t, ctx)
+	n := runNode(t, ctx, erlangfixtures.WithCustomizers(testcontainers.WithEnv(map[string]string{"FIXTURE_TEST": "customized"})))
 
 	out, err := n.Eval(ctx, "{node(), 1 + 1}")
 	if err != nil || out != "{nonode@nohost,2}" {
@@ -98,6 +114,16 @@ func TestEvalWithoutDistribution(t *testing.T) {
 	otp, err := n.EvalString(ctx, "erlang:system_info(otp_release)")
 	if err != nil || otp != "25" {
 		t.Fatalf("otp_release = %q, %v; want 25", otp, err)
+	}
+	// Atom's quoting, read back by OTP itself.
+	for _, s := range []string{"a@host", "it's", `a\b`, `\'`, "nöde"} {
+		got, err := n.EvalString(ctx, "atom_to_list("+erlangfixtures.Atom(s)+")")
+		if err != nil || got != s {
+			t.Errorf("atom_to_list(%s) = %q, %v; want %q", erlangfixtures.Atom(s), got, err, s)
+		}
+	}
+	if env, err := n.EvalString(ctx, `os:getenv("FIXTURE_TEST")`); err != nil || env != "customized" {
+		t.Errorf("FIXTURE_TEST set by WithCustomizers = %q, %v; want customized", env, err)
 	}
 }
 
@@ -215,14 +241,14 @@ func TestEpmdModes(t *testing.T) {
 	erlangfixtures.RequireEngine(t)
 	tests := []struct {
 		name      string
-		opts      []testcontainers.ContainerCustomizer
+		opts      []erlangfixtures.Option
 		wantChaos bool
 		wantArg   string // in the epmd command line
 	}{
-		{name: "C epmd started by the fixture", opts: opts(erlangfixtures.WithEpmd(erlangfixtures.EpmdC))},
-		{name: "chaos-epmd started by the fixture", opts: opts(erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos)), wantChaos: true},
-		{name: "C epmd auto-started by erl", opts: opts(erlangfixtures.WithEpmd(erlangfixtures.EpmdAuto), erlangfixtures.WithDistAtBoot()), wantArg: "-daemon"},
-		{name: "chaos-epmd auto-started by erl as its epmd", opts: opts(erlangfixtures.WithEpmd(erlangfixtures.EpmdChaosAuto), erlangfixtures.WithDistAtBoot()), wantChaos: true, wantArg: "-daemon"},
+		{name: "C epmd started by the fixture", opts: options(erlangfixtures.WithEpmd(erlangfixtures.EpmdC))},
+		{name: "chaos-epmd started by the fixture", opts: options(erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos)), wantChaos: true},
+		{name: "C epmd auto-started by erl", opts: options(erlangfixtures.WithEpmd(erlangfixtures.EpmdAuto), erlangfixtures.WithDistAtBoot()), wantArg: "-daemon"},
+		{name: "chaos-epmd auto-started by erl as its epmd", opts: options(erlangfixtures.WithEpmd(erlangfixtures.EpmdChaosAuto), erlangfixtures.WithDistAtBoot()), wantChaos: true, wantArg: "-daemon"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,8 +281,6 @@ func TestEpmdModes(t *testing.T) {
 		})
 	}
 }
-
-func opts(os ...erlangfixtures.Option) []testcontainers.ContainerCustomizer { return customizers(os) }
 
 // TestStartupTimings measures (and logs) what the scenarios pay per node and
 // per cluster once the images exist. The bounds are generous: timing on shared
@@ -364,17 +388,17 @@ func TestNodeOptionsReachErlAndEpmd(t *testing.T) {
 	erlangfixtures.RequireEngine(t)
 	tests := []struct {
 		name     string
-		opts     []testcontainers.ContainerCustomizer
+		opts     []erlangfixtures.Option
 		epmdArg  string // in epmd's command line
 		nodeHost string // "ip": the container's address
 		distPort int    // registered port, 0: any
 		hidden   bool
 	}{
-		{name: "epmd port via ERL_EPMD_PORT", opts: opts(erlangfixtures.WithEpmdPort(5000, erlangfixtures.ViaEnv))},
-		{name: "epmd port via flags", opts: opts(erlangfixtures.WithEpmdPort(5001, erlangfixtures.ViaFlag)), epmdArg: "-port 5001"},
-		{name: "dist listen range and epmd -address", opts: opts(erlangfixtures.WithDistListen(9100, 9100), erlangfixtures.WithEpmdAddress(erlangfixtures.ContainerIP)), epmdArg: "-address " + erlangfixtures.ContainerIP, distPort: 9100},
-		{name: "long names at boot", opts: opts(erlangfixtures.WithName("a"), erlangfixtures.WithDistAtBoot()), nodeHost: "ip"},
-		{name: "hidden, no connect_all", opts: opts(erlangfixtures.WithHidden(), erlangfixtures.WithoutConnectAll()), hidden: true},
+		{name: "epmd port via ERL_EPMD_PORT", opts: options(erlangfixtures.WithEpmdPort(5000, erlangfixtures.ViaEnv))},
+		{name: "epmd port via flags", opts: options(erlangfixtures.WithEpmdPort(5001, erlangfixtures.ViaFlag)), epmdArg: "-port 5001"},
+		{name: "dist listen range and epmd -address", opts: options(erlangfixtures.WithDistListen(9100, 9100), erlangfixtures.WithEpmdAddress(erlangfixtures.ContainerIP)), epmdArg: "-address " + erlangfixtures.ContainerIP, distPort: 9100},
+		{name: "long names at boot", opts: options(erlangfixtures.WithName("a"), erlangfixtures.WithDistAtBoot()), nodeHost: "ip"},
+		{name: "hidden, no connect_all", opts: options(erlangfixtures.WithHidden(), erlangfixtures.WithoutConnectAll()), hidden: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package erlangfixtures
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
@@ -92,6 +91,14 @@ type options struct {
 	epmd         epmdConfig
 	startTimeout time.Duration
 	logger       *slog.Logger
+	customizers  []testcontainers.ContainerCustomizer
+}
+
+// defaultOptions are a node's options before any [Option]: OTP 25, the C
+// epmd, [DefaultCookie], [DefaultStartTimeout].
+func defaultOptions() options {
+	return options{release: OTP25, cookie: DefaultCookie, epmd: epmdConfig{mode: EpmdC},
+		startTimeout: DefaultStartTimeout}
 }
 
 type networkAttachment struct {
@@ -108,9 +115,9 @@ type epmdConfig struct {
 	args    []string
 }
 
-// Option configures a node. Options also satisfy testcontainers'
-// ContainerCustomizer (as a no-op), so they mix with testcontainers' own
-// customizers in [Run]'s argument list.
+// Option configures a node, in the shape of testcontainers-go modules: it
+// also satisfies testcontainers.ContainerCustomizer (as a no-op), and
+// testcontainers' own customizers reach [Run] through [WithCustomizers].
 type Option func(*options) error
 
 // Customize implements testcontainers.ContainerCustomizer; the option acts on
@@ -265,38 +272,13 @@ func WithStartTimeout(d time.Duration) Option {
 	return func(o *options) error { o.startTimeout = d; return nil }
 }
 
+// WithCustomizers applies testcontainers customizers to the node's container
+// request, after the fixture's own settings.
+func WithCustomizers(cs ...testcontainers.ContainerCustomizer) Option {
+	return func(o *options) error { o.customizers = append(o.customizers, cs...); return nil }
+}
+
 // WithLogger makes the fixture log what it does (container ids, timings).
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error { o.logger = l; return nil }
-}
-
-// epmdPort returns the port epmd listens on.
-func (c epmdConfig) epmdPort() int {
-	if c.port != 0 {
-		return c.port
-	}
-	return DefaultEpmdPort
-}
-
-// epmdArgv returns the arguments for an epmd the fixture starts.
-func (c epmdConfig) epmdArgv() []string {
-	var a []string
-	if c.port != 0 && c.via == ViaFlag {
-		a = append(a, "-port", itoa(c.port))
-	}
-	if len(c.address) > 0 {
-		a = append(a, "-address", strings.Join(c.address, ","))
-	}
-	if c.mode == EpmdChaos {
-		for _, f := range c.faults {
-			a = append(a, "-fault", f)
-		}
-		a = append(a, "-admin", fmt.Sprintf("0.0.0.0:%d", ChaosAdminPort))
-	}
-	return append(a, c.args...)
-}
-
-// erlAtom quotes s as an Erlang atom.
-func erlAtom(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

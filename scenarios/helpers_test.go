@@ -8,7 +8,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
 )
@@ -20,26 +19,17 @@ var epmds = []TableEntry{
 	Entry("with chaos-epmd", SpecTimeout(specTimeout), erlangfixtures.EpmdChaos),
 }
 
-// opts turns fixture options into Run's argument type.
-func opts(os ...erlangfixtures.Option) []testcontainers.ContainerCustomizer {
-	cs := make([]testcontainers.ContainerCustomizer, len(os))
-	for i, o := range os {
-		cs[i] = o
-	}
-	return cs
-}
-
 // startCluster starts n nodes n1@n1 … on a fresh network (not joined,
 // distribution not started unless the options say so), removes them when
 // the spec ends, and attaches their logs to the report if it failed.
 func startCluster(ctx context.Context, n int, common []erlangfixtures.Option, perNode map[int][]erlangfixtures.Option) *erlangfixtures.Cluster {
 	GinkgoHelper()
 	copts := []erlangfixtures.ClusterOption{
-		erlangfixtures.WithNodeOptions(opts(common...)...),
+		erlangfixtures.WithNodeOptions(common...),
 		erlangfixtures.WithCleanup(func(f func()) { DeferCleanup(f) }),
 	}
 	for i, o := range perNode {
-		copts = append(copts, erlangfixtures.WithNodeOptionsAt(i, opts(o...)...))
+		copts = append(copts, erlangfixtures.WithNodeOptionsAt(i, o...))
 	}
 	c, err := erlangfixtures.RunCluster(ctx, n, copts...)
 	attachLogsOnFailure(c.Nodes...)
@@ -50,7 +40,7 @@ func startCluster(ctx context.Context, n int, common []erlangfixtures.Option, pe
 // startNode starts one node, as startCluster does.
 func startNode(ctx context.Context, o ...erlangfixtures.Option) *erlangfixtures.Node {
 	GinkgoHelper()
-	n, err := erlangfixtures.Run(ctx, opts(o...)...)
+	n, err := erlangfixtures.Run(ctx, o...)
 	DeferCleanup(func() {
 		tctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -135,7 +125,7 @@ func hostOf(n *erlangfixtures.Node) string {
 }
 
 // atom quotes a node name as an Erlang atom.
-func atom(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
+func atom(s string) string { return erlangfixtures.Atom(s) }
 
 // startSecondNode starts another node, name@<host of n>, detached in n's
 // container (erl -detached, the fixture's cookie) and waits until it is
