@@ -51,7 +51,7 @@ var _ = Describe("inet_dist_listen_min/max exhaustion", Label("container"), func
 			}
 			Expect(extra("e2", true).ExitCode).To(Equal(0))
 			Expect(extra("e3", true).ExitCode).To(Equal(0))
-			Eventually(ctx, registered(ctx, n1)).WithTimeout(eventually).Should(ConsistOf("n1", "e2", "e3"))
+			Eventually(ctx, registered(ctx, n1)).Should(ConsistOf("n1", "e2", "e3"))
 			ns, err := n1.EpmdNames(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			for _, e := range ns {
@@ -80,6 +80,17 @@ var _ = Describe("inet_dist_listen_min/max exhaustion", Label("container"), func
 			Expect(eval(ctx, n2, `{port, P, _} = erl_epmd:port_please("n1", "n1"), P`)).To(Equal(strconv.Itoa(ns[0].Port)))
 			Expect(n2.Ping(ctx, n1.Name())).To(Equal("pong"))
 		}, epmds)
+
+	It("hold_ports: chaos-epmd holds the node's whole inet_dist_listen range, as exhaustion would",
+		Label("fault:hold_ports"), func(ctx SpecContext) {
+			n := startNode(ctx, erlangfixtures.WithSName("n1@n1"), erlangfixtures.WithHostname("n1"),
+				erlangfixtures.WithChaosEpmd("hold_ports=9100-9102"), erlangfixtures.WithDistListen(9100, 9102))
+			err := n.StartDistribution(ctx)
+			var re *erlangfixtures.ResultError
+			Expect(err).To(BeAssignableToTypeOf(re))
+			Expect(err.(*erlangfixtures.ResultError).Term).To(MatchRegexp(distFailedTerm))
+			Expect(registered(ctx, n)(Default)).To(BeEmpty())
+		}, SpecTimeout(specTimeout))
 })
 
 // distFailedTerm matches what net_kernel:start/2 returns when the

@@ -104,7 +104,7 @@ var _ = Describe("Faults on lookups (PORT_PLEASE2)", Label("container"), func() 
 			n1, n2 := c.Nodes[0], c.Nodes[1]
 			startDistribution(ctx, n1, n2)
 			startSecondNode(ctx, n2, "other")
-			Eventually(ctx, registered(ctx, n2)).WithTimeout(eventually).Should(ConsistOf("n2", "other"))
+			Eventually(ctx, registered(ctx, n2)).Should(ConsistOf("n2", "other"))
 			ns, err := n2.EpmdNames(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			ports := map[string]int{}

@@ -2,14 +2,15 @@ package scenarios_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
 // epmds is the differential control: every story without a fault runs
@@ -42,7 +43,7 @@ func startNode(ctx context.Context, o ...erlangfixtures.Option) *erlangfixtures.
 	GinkgoHelper()
 	n, err := erlangfixtures.Run(ctx, o...)
 	DeferCleanup(func() {
-		tctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		tctx, cancel := context.WithTimeout(context.Background(), cleanupWithin)
 		defer cancel()
 		Expect(n.Terminate(tctx)).To(Succeed())
 	})
@@ -58,7 +59,7 @@ func attachLogsOnFailure(nodes ...*erlangfixtures.Node) {
 		if !CurrentSpecReport().Failed() {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), diagnosticsWithin)
 		defer cancel()
 		for _, n := range nodes {
 			if n == nil {
@@ -112,21 +113,6 @@ func registered(ctx context.Context, n *erlangfixtures.Node) func(Gomega) []stri
 	}
 }
 
-// shortName is the part of a node name before the '@'.
-func shortName(n *erlangfixtures.Node) string {
-	s, _, _ := strings.Cut(n.Name(), "@")
-	return s
-}
-
-// hostOf is the part of a node name after the '@'.
-func hostOf(n *erlangfixtures.Node) string {
-	_, h, _ := strings.Cut(n.Name(), "@")
-	return h
-}
-
-// atom quotes a node name as an Erlang atom.
-func atom(s string) string { return erlangfixtures.Atom(s) }
-
 // startSecondNode starts another node, name@<host of n>, detached in n's
 // container (erl -detached, the fixture's cookie) and waits until it is
 // registered with that container's epmd.
@@ -136,5 +122,59 @@ func startSecondNode(ctx context.Context, n *erlangfixtures.Node, name string) {
 		"-setcookie", erlangfixtures.DefaultCookie}, "HOME=/root")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(res.ExitCode).To(Equal(0), res.Output)
-	Eventually(ctx, registered(ctx, n)).WithTimeout(eventually).Should(ContainElement(name))
+	Eventually(ctx, registered(ctx, n)).Should(ContainElement(name))
+}
+
+// chaosControl returns the control client of the chaos-epmd running in n's
+// container, and attaches its event stream to the report if the spec fails.
+func chaosControl(ctx context.Context, n *erlangfixtures.Node) *faults.Client {
+	GinkgoHelper()
+	cl, err := n.ChaosClient(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		if !CurrentSpecReport().Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), diagnosticsWithin)
+		defer cancel()
+		var b strings.Builder
+		err := cl.Events(ctx, 0, false, func(e faults.Event) error {
+			line, _ := json.Marshal(e)
+			b.Write(line)
+			b.WriteByte('\n')
+			return nil
+		})
+		if err != nil {
+			b.WriteString("events: " + err.Error())
+		}
+		AddReportEntry("chaos-epmd events of "+n.Name(), b.String(), ReportEntryVisibilityFailureOrVerbose)
+	})
+	return cl
+}
+
+// addFault adds a fault at run time and returns its id.
+func addFault(ctx context.Context, cl *faults.Client, spec string) uint64 {
+	GinkgoHelper()
+	info, err := cl.Add(ctx, spec)
+	Expect(err).NotTo(HaveOccurred(), "add fault %q", spec)
+	return info.ID
+}
+
+// removeFault removes a fault added at run time.
+func removeFault(ctx context.Context, cl *faults.Client, id uint64) {
+	GinkgoHelper()
+	Expect(cl.Remove(ctx, id)).To(Succeed())
+}
+
+// fired returns how often each installed fault fired, by spec.
+func fired(ctx context.Context, cl *faults.Client) func(Gomega) map[string]uint64 {
+	return func(g Gomega) map[string]uint64 {
+		infos, err := cl.Faults(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		out := map[string]uint64{}
+		for _, i := range infos {
+			out[i.Spec] = i.Fired
+		}
+		return out
+	}
 }

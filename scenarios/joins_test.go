@@ -28,8 +28,8 @@ var _ = Describe("Cluster joins", Label("container"), func() {
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
 			Expect(n1.Ping(ctx, n3.Name())).To(Equal("pong"))
 			// n2 and n3 never pinged each other: global connects them.
-			Eventually(ctx, names(ctx, n2)).WithTimeout(eventually).Should(ConsistOf(n1.Name(), n3.Name()))
-			Eventually(ctx, names(ctx, n3)).WithTimeout(eventually).Should(ConsistOf(n1.Name(), n2.Name()))
+			Eventually(ctx, names(ctx, n2)).Should(ConsistOf(n1.Name(), n3.Name()))
+			Eventually(ctx, names(ctx, n3)).Should(ConsistOf(n1.Name(), n2.Name()))
 			Expect(registered(ctx, n1)(Default)).To(Equal([]string{"n1"}))
 			for i, n := range c.Nodes {
 				Expect(n.EvalString(ctx, "erlang:system_info(otp_release)")).To(Equal(strconv.Itoa(releases[i].OTP())), n.Name())
@@ -76,7 +76,7 @@ var _ = Describe("Cluster joins", Label("container"), func() {
 			n1, n2 := c.Nodes[0], c.Nodes[1]
 			startDistribution(ctx, n1, n2)
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pang"))
-			Expect(eval(ctx, n1, "erlang:set_cookie(%s, other)", atom(n2.Name()))).To(Equal("true"))
+			Expect(eval(ctx, n1, "erlang:set_cookie(%s, other)", erlangfixtures.Atom(n2.Name()))).To(Equal("true"))
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
 		}, epmds)
 
@@ -87,7 +87,7 @@ var _ = Describe("Cluster joins", Label("container"), func() {
 			startDistribution(ctx, n1, n2)
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
 			Expect(eval(ctx, n1, `N = %s, true = monitor_node(N, true), true = erlang:disconnect_node(N),
-				receive {nodedown, N} -> {nodedown, N} after 5000 -> timeout end`, atom(n2.Name()))).
+				receive {nodedown, N} -> {nodedown, N} after 5000 -> timeout end`, erlangfixtures.Atom(n2.Name()))).
 				To(Equal("{nodedown," + n2.Name() + "}"))
 			Expect(names(ctx, n1)(Default)).To(BeEmpty())
 		}, epmds)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -72,10 +73,14 @@ var _ = Describe("epmd lifecycle", Label("container"), func() {
 			n1, n2 := c.Nodes[0], c.Nodes[1]
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
 			Expect(registered(ctx, n1)(Default)).To(Equal([]string{"n1"}))
-			res, err := n1.Exec(ctx, []string{"/bin/sh", "-c",
-				`for d in /proc/[0-9]*; do case "$(tr '\0' ' ' < $d/cmdline 2>/dev/null)" in *epmd\ -daemon*) sha256sum < $d/exe;; esac; done`})
+			ps, err := n1.EpmdProcesses(ctx)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(res.Stdout).To(Equal(chaosBinarySum(ctx) + "  -\n"))
+			Expect(ps).To(HaveLen(1))
+			Expect(ps[0].Args).To(HaveSuffix("epmd -daemon"))
+			Expect(ps[0].Chaos).To(BeTrue(), "a Go binary runs as %s", ps[0].Exe)
+			res, err := n1.Exec(ctx, []string{"sha256sum", "/proc/" + strconv.Itoa(ps[0].PID) + "/exe"})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.Stdout).To(Equal(chaosBinarySum(ctx) + "  /proc/" + strconv.Itoa(ps[0].PID) + "/exe\n"))
 		},
 		Entry("OTP 25", SpecTimeout(specTimeout), erlangfixtures.OTP25),
 		Entry("OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.OTP27),

@@ -61,12 +61,12 @@ var _ = Describe("Custom epmd ports", Label("container"), func() {
 			}
 			Expect(twin(4369).ExitCode).To(Equal(0))
 			Expect(twin(5001).ExitCode).To(Equal(0)) // erl starts a second epmd on 5001
-			Eventually(ctx, registered(ctx, n1)).WithTimeout(eventually).Should(ConsistOf("n1", "twin"))
+			Eventually(ctx, registered(ctx, n1)).Should(ConsistOf("n1", "twin"))
 			Eventually(ctx, func(g Gomega) string {
 				res, err := n1.Exec(ctx, []string{"epmd", "-port", "5001", "-names"})
 				g.Expect(err).NotTo(HaveOccurred())
 				return res.Output
-			}).WithTimeout(eventually).Should(MatchRegexp(`^epmd: up and running on port 5001 with data:\nname twin at port \d+\n$`))
+			}).Should(MatchRegexp(`^epmd: up and running on port 5001 with data:\nname twin at port \d+\n$`))
 			By("a third twin on the default port is refused by name")
 			res, err := n1.Exec(ctx, []string{"erl", "-sname", "twin", "-noshell", "-eval", "halt()."}, "HOME=/root")
 			Expect(err).NotTo(HaveOccurred())

@@ -14,6 +14,9 @@ import (
 func TestScenarios(t *testing.T) {
 	RegisterFailHandler(Fail)
 	SetDefaultEventuallyTimeout(eventually)
+	// Eventually(ctx, ...) is bounded by eventually too, not by the spec's
+	// deadline alone: no Eventually needs to repeat WithTimeout(eventually).
+	EnforceDefaultTimeoutsWhenUsingContexts()
 	SetDefaultEventuallyPollingInterval(pollEvery)
 	SetDefaultConsistentlyDuration(consistently)
 	SetDefaultConsistentlyPollingInterval(pollEvery)

@@ -8,9 +8,9 @@ const (
 	specTimeout = 3 * time.Minute
 	// suiteSetupTimeout bounds building the images and chaos-epmd.
 	suiteSetupTimeout = 20 * time.Minute
-	// eventually bounds a poll for a state the nodes reach by themselves.
-	// Every Eventually names it: with a context and no timeout, Gomega
-	// would poll until the spec's own deadline.
+	// eventually bounds a poll for a state the nodes reach by themselves:
+	// the suite's default for every Eventually, enforced even when it is
+	// given the spec's context (else the context alone would bound it).
 	eventually = 20 * time.Second
 	// pollEvery is the polling interval of Eventually and Consistently.
 	pollEvery = 100 * time.Millisecond
@@ -19,4 +19,11 @@ const (
 	// reregisterWithin bounds how long a node takes to register again with
 	// a restarted epmd (OTP retries about every second).
 	reregisterWithin = 15 * time.Second
+	// staleExpiresWithin bounds how long the registration a stale=6 fault
+	// keeps takes to vanish from lookups: its 6 s and the polling lookups.
+	staleExpiresWithin = 15 * time.Second
+	// diagnosticsWithin bounds reading logs and events for a failed spec's report.
+	diagnosticsWithin = 30 * time.Second
+	// cleanupWithin bounds removing a spec's containers.
+	cleanupWithin = time.Minute
 )
