@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/chaos-epmd
 PORT      ?= $(or $(ERL_EPMD_PORT),4369)
 FUZZTIME  ?= 30s
-APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev
+APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev chromium
 # The scenarios' chaos-epmd: the static binary built here, not one per process.
 export CHAOS_EPMD_BINARY := $(CURDIR)/$(BIN)
 
@@ -24,7 +24,8 @@ run: build
 	@sh cmd/chaos-epmd/port-holder.sh $(PORT) $(ARGS)
 	./$(BIN) -port $(PORT) $(ARGS)
 
-## deps: install what the tests need from Debian (Erlang for the differential tests)
+## deps: install what the tests need from Debian (Erlang for the differential tests,
+## Chromium for the admin page's browser test)
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
