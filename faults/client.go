@@ -5,12 +5,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 )
+
+// ErrNotHTTP is returned when the address a Client talks to accepted the
+// connection but did not answer HTTP, as an epmd port does.
+var ErrNotHTTP = errors.New("did not answer HTTP")
 
 // Client is a Go client of the admin API (see Admin). The zero value is
 // not usable: set URL.
@@ -35,6 +42,20 @@ func (c *Client) Add(ctx context.Context, spec string) (Info, error) {
 	var out Info
 	body, _ := json.Marshal(map[string]string{"spec": spec})
 	return out, c.do(ctx, http.MethodPost, "/faults", body, http.StatusCreated, &out)
+}
+
+// AddAll installs faults from their specs, in order, all or none, and
+// returns their entries. A bad spec gives a *SpecError naming it, and
+// nothing is installed.
+func (c *Client) AddAll(ctx context.Context, specs []string) ([]Info, error) {
+	var out []Info
+	body, _ := json.Marshal(specs)
+	return out, c.do(ctx, http.MethodPost, "/faults", body, http.StatusCreated, &out)
+}
+
+// Stop asks the daemon to end, as SIGTERM does (POST /stop).
+func (c *Client) Stop(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/stop", nil, http.StatusAccepted, nil)
 }
 
 // Remove uninstalls the fault with that id; ErrNoFault when there is none.
@@ -75,8 +96,8 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 // returns). Without follow it returns after the kept events.
 func (c *Client) Events(ctx context.Context, since uint64, follow bool, fn func(Event) error) error {
 	path := "/events?since=" + strconv.FormatUint(since, 10)
-	if !follow {
-		path += "&follow=0"
+	if follow {
+		path += "&follow=1"
 	}
 	resp, err := c.request(ctx, http.MethodGet, path, nil)
 	if err != nil {
@@ -120,9 +141,24 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte) 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		if ctx.Err() == nil && notHTTP(err) {
+			return nil, fmt.Errorf("admin %s %s: %s %w: is it the admin address (-admin), not the epmd port?", method, path, req.URL.Host, ErrNotHTTP)
+		}
 		return nil, fmt.Errorf("admin %s %s: %w", method, path, err)
 	}
 	return resp, nil
+}
+
+// notHTTP reports whether err from an HTTP exchange means the server end
+// accepted the connection but does not speak HTTP: it closed or reset the
+// connection without a reply, or answered something else.
+func notHTTP(err error) bool {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(err.Error(), "malformed HTTP")
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte, want int, out any) error {

@@ -20,9 +20,10 @@ type Injector struct {
 	seed int64
 	log  *slog.Logger
 
-	mu     sync.Mutex // serializes changes of the fault list
+	mu     sync.Mutex // serializes changes of the fault list; never taken by requests
 	faults atomic.Pointer[[]*active]
 	nextID uint64
+	maxFor time.Duration // guarded by mu (SetMaxFor)
 
 	rngMu sync.Mutex // guards rng (select.go)
 	rng   *rand.Rand
@@ -44,6 +45,8 @@ type active struct {
 	added time.Time
 	reqs  ReqSet          // effective request set
 	mw    epmd.Middleware // nil for kinds that act on the daemon only
+	// capped: for= was set or shortened by the injector's cap.
+	capped bool
 
 	mu      sync.Mutex
 	matched int // requests that passed req, node, peer and the window
@@ -84,36 +87,80 @@ type Info struct {
 	// Added is when the fault was installed; its start= and for= count
 	// from then.
 	Added time.Time `json:"added"`
+	// Until is when the fault's window closes (Added + start= + for=);
+	// zero for a fault without for=, which lasts until removed.
+	Until time.Time `json:"until,omitzero"`
+	// Capped reports that the injector's cap (SetMaxFor) set or shortened
+	// the fault's for=; Spec shows the value in force.
+	Capped bool `json:"capped,omitempty"`
 }
 
 // ErrUnknownKind reports a fault whose kind is not in the table of kinds.
 var ErrUnknownKind = errors.New("unknown fault kind")
 
+// SetMaxFor caps the time window of every fault added from now on: a
+// fault without for= is added with for=d, and one with a longer for= is
+// added with for=d (its Info says Capped). It does not refuse any. 0, the
+// default, means no cap. Faults already installed keep their window.
+func (inj *Injector) SetMaxFor(d time.Duration) {
+	inj.mu.Lock()
+	defer inj.mu.Unlock()
+	inj.maxFor = max(d, 0)
+}
+
 // Add installs f after the faults already installed and returns its
 // description. A fault whose kind is not in the table (see Kinds) is
 // refused with ErrUnknownKind.
 func (inj *Injector) Add(f Fault) (Info, error) {
-	kind, ok := kindNamed(f.Kind())
-	if !ok {
-		return Info{}, fmt.Errorf("add fault: kind %q: %w", f.Kind(), ErrUnknownKind)
+	infos, err := inj.AddList([]Fault{f})
+	if err != nil {
+		return Info{}, err
+	}
+	return infos[0], nil
+}
+
+// AddList installs fs, in order, after the faults already installed, all
+// at once: requests see either none of them or all. If any is refused
+// (ErrUnknownKind) none is installed.
+func (inj *Injector) AddList(fs []Fault) ([]Info, error) {
+	defs := make([]*kindDef, len(fs))
+	for i, f := range fs {
+		kind, ok := kindNamed(f.Kind())
+		if !ok {
+			return nil, fmt.Errorf("add fault: kind %q: %w", f.Kind(), ErrUnknownKind)
+		}
+		defs[i] = kind
 	}
 	inj.mu.Lock()
 	defer inj.mu.Unlock()
-	inj.nextID++
-	a := &active{id: inj.nextID, fault: f, kind: kind, spec: f.String(), added: time.Now()}
-	a.reqs = f.Req
-	if a.reqs == 0 {
-		a.reqs = kind.def
+	now := time.Now()
+	added := make([]*active, len(fs))
+	for i, f := range fs {
+		capped := false
+		if inj.maxFor > 0 && (f.For == 0 || f.For > inj.maxFor) {
+			f.For, capped = inj.maxFor, true
+		}
+		inj.nextID++
+		a := &active{id: inj.nextID, fault: f, kind: defs[i], spec: f.String(), added: now, capped: capped}
+		a.reqs = f.Req
+		if a.reqs == 0 {
+			a.reqs = defs[i].def
+		}
+		if ra, ok := f.Action.(requestAction); ok {
+			a.mw = ra.middleware(inj, a)
+		}
+		added[i] = a
 	}
-	if ra, ok := f.Action.(requestAction); ok {
-		a.mw = ra.middleware(inj, a)
-	}
-	list := append(slices.Clone(*inj.faults.Load()), a)
+	list := append(slices.Clone(*inj.faults.Load()), added...)
 	inj.faults.Store(&list)
-	if act, ok := f.Action.(activator); ok {
-		inj.schedule(a, act)
+	infos := make([]Info, len(added))
+	for i, a := range added {
+		if act, ok := a.fault.Action.(activator); ok {
+			inj.schedule(a, act)
+		}
+		infos[i] = a.info()
 	}
-	return a.info(), nil
+	return infos, nil
 }
 
 // AddSpec parses spec and installs the fault.
@@ -171,7 +218,11 @@ func (inj *Injector) Faults() []Info {
 }
 
 func (a *active) info() Info {
-	return Info{ID: a.id, Spec: a.spec, Fired: a.fired.Load(), Added: a.added}
+	in := Info{ID: a.id, Spec: a.spec, Fired: a.fired.Load(), Added: a.added, Capped: a.capped}
+	if a.fault.For > 0 {
+		in.Until = a.added.Add(a.fault.Start + a.fault.For)
+	}
+	return in
 }
 
 // schedule activates a daemon-wide fault when its window opens and

@@ -154,6 +154,10 @@ func parseSelector(name string, info *kindDef, opts map[string]string) (Selector
 		}
 	}
 	if v, ok := opts["node"]; ok {
+		if len(v) > epmd.MaxNameBytes {
+			return s, errf("node", "glob of %d bytes; at most %d (a node name is at most %d characters, %d bytes)",
+				len(v), epmd.MaxNameBytes, epmd.MaxNameChars, epmd.MaxNameBytes)
+		}
 		if _, err := path.Match(v, ""); err != nil {
 			return s, errf("node", "bad glob %q (want *, ?, [a-z] and \\ escapes)", v)
 		}
