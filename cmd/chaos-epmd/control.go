@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/faults"
@@ -34,14 +35,18 @@ Talks to the admin API of a chaos-epmd started with -admin HOST:PORT
 $CHAOS_EPMD_ADMIN_TOKEN).
 
 Commands
-    list              the installed faults: ID, times fired, spec
-    add SPEC...       install faults (after the installed ones); prints ID and spec
+    list              the installed faults: ID, times fired, when the
+                      fault ends (its for=), spec
+    add SPEC...       install faults after the installed ones, all or
+                      none; prints ID and spec of each
     rm ID...          remove faults
     clear             remove every fault
     nodes             the registered nodes, as JSON
     events [-f] [-since SEQ]
-                      the recent events as NDJSON; -f keeps following
+                      the kept events after SEQ as NDJSON; -f keeps
+                      following
     metrics           the Prometheus metrics
+    stop              end the daemon, as SIGTERM does
 `
 
 // ctl runs the chaos-epmd ctl subcommand: "ctl" is never a valid first
@@ -74,41 +79,49 @@ func ctl(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "chaos-epmd ctl %s: %v\n", cmd, err)
 		return 1
 	}
-	usage := func() int {
+	// usage prints what was wrong with the command line, then the usage.
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "chaos-epmd ctl %s: %s\n", cmd, fmt.Sprintf(format, a...))
 		fmt.Fprint(stderr, ctlUsage)
 		return 1
 	}
+	noArgs := func() bool { return len(rest) == 0 }
+	extra := func() int { return usage("takes no arguments; got %q", rest[0]) }
 	switch cmd {
 	case "list":
-		if len(rest) != 0 {
-			return usage()
+		if !noArgs() {
+			return extra()
 		}
 		list, err := cl.Faults(ctx)
 		if err != nil {
 			return fail(err)
 		}
-		for _, f := range list {
-			fmt.Fprintf(stdout, "%d\t%d\t%s\n", f.ID, f.Fired, f.Spec)
-		}
+		writeFaultList(stdout, list, time.Now())
 	case "add":
-		if len(rest) == 0 {
-			return usage()
+		if noArgs() {
+			return usage("want one or more fault specs")
 		}
-		for _, spec := range rest {
-			info, err := cl.Add(ctx, spec)
-			if err != nil {
-				var se *faults.SpecError
-				if errors.As(err, &se) {
-					fmt.Fprintf(stderr, "chaos-epmd ctl add: %v\n", se)
-					return 1
+		infos, err := cl.AddAll(ctx, rest)
+		if err != nil {
+			var se *faults.SpecError
+			if errors.As(err, &se) {
+				if len(rest) > 1 {
+					return fail(fmt.Errorf("%w; none installed", se))
 				}
-				return fail(err)
+				return fail(se)
 			}
-			fmt.Fprintf(stdout, "%d\t%s\n", info.ID, info.Spec)
+			return fail(err)
+		}
+		for _, info := range infos {
+			fmt.Fprintf(stdout, "%d\t%s", info.ID, info.Spec)
+			if info.Capped {
+				fmt.Fprint(stdout, "\t(for= capped by -max-fault-for)")
+			}
+			fmt.Fprintln(stdout)
 		}
 	case "rm":
-		if len(rest) == 0 {
-			return usage()
+		if noArgs() {
+			return usage("want one or more fault ids (see ctl list)")
 		}
 		for _, a := range rest {
 			id, err := strconv.ParseUint(a, 10, 64)
@@ -120,15 +133,15 @@ func ctl(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 			}
 		}
 	case "clear":
-		if len(rest) != 0 {
-			return usage()
+		if !noArgs() {
+			return extra()
 		}
 		if err := cl.Clear(ctx); err != nil {
 			return fail(err)
 		}
 	case "nodes":
-		if len(rest) != 0 {
-			return usage()
+		if !noArgs() {
+			return extra()
 		}
 		nodes, err := cl.Nodes(ctx)
 		if err != nil {
@@ -140,9 +153,19 @@ func ctl(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 		efs := flag.NewFlagSet("events", flag.ContinueOnError)
 		efs.SetOutput(io.Discard)
 		follow := efs.Bool("f", false, "")
-		since := efs.Uint64("since", 0, "")
-		if efs.Parse(rest) != nil || efs.NArg() != 0 {
-			return usage()
+		var since uint64
+		efs.Func("since", "", func(v string) error {
+			var err error
+			if since, err = strconv.ParseUint(v, 10, 64); err != nil {
+				return errors.New("want an event's seq (a whole number; 0 for all kept events)")
+			}
+			return nil
+		})
+		if err := efs.Parse(rest); err != nil {
+			return usage("%v", err)
+		}
+		if efs.NArg() != 0 {
+			return usage("unexpected argument %q", efs.Arg(0))
 		}
 		if *follow {
 			cancel()
@@ -151,22 +174,64 @@ func ctl(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 			defer stop()
 		}
 		enc := json.NewEncoder(stdout)
-		err := cl.Events(ctx, *since, *follow, func(ev faults.Event) error { return enc.Encode(ev) })
+		err := cl.Events(ctx, since, *follow, func(ev faults.Event) error { return enc.Encode(ev) })
 		if err != nil && !(*follow && errors.Is(err, context.Canceled)) {
 			return fail(err)
 		}
 	case "metrics":
-		if len(rest) != 0 {
-			return usage()
+		if !noArgs() {
+			return extra()
 		}
 		m, err := cl.Metrics(ctx)
 		if err != nil {
 			return fail(err)
 		}
 		fmt.Fprint(stdout, m)
+	case "stop":
+		if !noArgs() {
+			return extra()
+		}
+		if err := cl.Stop(ctx); err != nil {
+			return fail(err)
+		}
 	default:
 		fmt.Fprintf(stderr, "chaos-epmd ctl: unknown command %q\n", cmd)
-		return usage()
+		fmt.Fprint(stderr, ctlUsage)
+		return 1
 	}
 	return 0
+}
+
+// writeFaultList prints the installed faults under a header: ID, times
+// fired, when the fault's window ends as seen at now ("-" without for=),
+// spec.
+func writeFaultList(w io.Writer, list []faults.Info, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tFIRED\tENDS\tSPEC")
+	for _, f := range list {
+		ends := "-"
+		switch left := f.Until.Sub(now); {
+		case f.Until.IsZero():
+		case left > 0:
+			ends = "in " + (left + time.Second - 1).Truncate(time.Second).String()
+		default:
+			ends = "ended"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\n", f.ID, f.Fired, ends, f.Spec)
+	}
+	_ = tw.Flush()
+}
+
+// parseFaultFor reads the value of -max-fault-for: a duration as in specs,
+// a bare integer being seconds (600) or a Go duration (10m), more than 0.
+func parseFaultFor(v string) (time.Duration, error) {
+	const want = "want seconds (600) or a Go duration (10m), more than 0"
+	d, err := time.ParseDuration(v)
+	if n, nerr := strconv.ParseInt(v, 10, 64); nerr == nil && n <= int64(time.Duration(1<<63-1)/time.Second) {
+		d, err = time.Duration(n)*time.Second, nil
+	}
+	if err != nil || d <= 0 {
+		return 0, errors.New(want)
+	}
+	return d, nil
 }

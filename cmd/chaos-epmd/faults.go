@@ -35,6 +35,8 @@ type chaosConfig struct {
 	seedSet    bool
 	admin      string
 	adminToken string
+	// maxFaultFor caps every fault's for= (-max-fault-for); 0: no cap.
+	maxFaultFor time.Duration
 }
 
 // chainEntry is one -fault, the faults of one -faults-file, or one of
@@ -78,7 +80,7 @@ func chaosArg(c *config, args []string, i int) (int, error) {
 		}
 		cc.chain = append(cc.chain, chainEntry{knob: a})
 		return 0, nil
-	case "-fault", "-faults-file", "-seed", "-admin", "-admin-token":
+	case "-fault", "-faults-file", "-seed", "-admin", "-admin-token", "-max-fault-for":
 		if i+1 >= len(args) {
 			return 0, errUsage
 		}
@@ -110,6 +112,12 @@ func chaosArg(c *config, args []string, i int) (int, error) {
 			cc.admin = v
 		case "-admin-token":
 			cc.adminToken = v
+		case "-max-fault-for":
+			d, err := parseFaultFor(v)
+			if err != nil {
+				return 0, &chaosError{flag: a, value: v, err: err}
+			}
+			cc.maxFaultFor = d
 		}
 		return 2, nil
 	}
@@ -153,6 +161,7 @@ func newInjector(c *config, logger *slog.Logger) *faults.Injector {
 		injLog = logger
 	}
 	inj := faults.NewInjector(seed, injLog)
+	inj.SetMaxFor(cc.maxFaultFor)
 	chain := cc.chain
 	for _, knob := range []string{"-delay_write", "-delay_accept", "-packet_timeout"} {
 		if !slices.ContainsFunc(chain, func(e chainEntry) bool { return e.knob == knob }) {

@@ -208,11 +208,11 @@ func TestE2EControl(t *testing.T) {
 	if !fired {
 		t.Errorf("ctl events shows no drop event:\n%s", events)
 	}
-	if out := ctl("list"); out != "1\t1\tdrop,req=port_please,node=a*\n" {
+	if out := ctl("list"); out != "ID  FIRED  ENDS  SPEC\n1   1      -     drop,req=port_please,node=a*\n" {
 		t.Errorf("ctl list: %q", out)
 	}
 	ctl("rm", "1")
-	if out := ctl("list"); out != "" {
+	if out := ctl("list"); out != "ID  FIRED  ENDS  SPEC\n" {
 		t.Errorf("ctl list after rm: %q", out)
 	}
 	if p, err := cl.PortPlease(ctx, "a1"); err != nil || p.PortNo != 4000 {

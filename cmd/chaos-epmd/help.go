@@ -37,6 +37,10 @@ Chaos options
     -admin-token TOKEN
         Require "Authorization: Bearer TOKEN" on the admin API
         (default $CHAOS_EPMD_ADMIN_TOKEN).
+    -max-fault-for DUR
+        Cap the for= of every fault, from the command line or the
+        admin API: one without for=, or with a longer one, gets
+        for=DUR (shown in ctl list). For shared hosts.
     -log-format c|text|json
         Format of the log, on stderr or, with -daemon, syslog
         (default c: the C epmd's texts; json for log collectors).
@@ -58,7 +62,7 @@ const chaosUsageTail = `
 Control subcommand (talks to -admin)
     chaos-epmd ctl [-admin HOST:PORT] [-token TOKEN] COMMAND
         list | add SPEC... | rm ID... | clear | nodes |
-        events [-f] [-since SEQ] | metrics
+        events [-f] [-since SEQ] | metrics | stop
         (chaos-epmd ctl -h for details)
 `
 
