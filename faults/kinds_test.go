@@ -144,6 +144,21 @@ func TestKinds(t *testing.T) {
 			want: []chunk{{0, namesHead + lineB1}}, closed: true, nodes: []string{"b1", "a1"}},
 		{name: "forget does not free the name", faults: []string{"forget"}, req: alive2("a1", 6000, 6),
 			want: []chunk{{0, aliveErr}}, nodes: []string{"b1", "a1"}},
+
+		{name: "phantom names after the registered", faults: []string{"phantom=x1:7000;y1:7001"}, req: &epmd.NamesReq{},
+			want: []chunk{{0, namesHead + lineB1 + lineA1 + "name x1 at port 7000\n" + "name y1 at port 7001\n"}}, closed: true, nodes: []string{"b1", "a1"}},
+		{name: "phantom port_please", faults: []string{"phantom=x1:7000;y1:7001"}, req: &epmd.PortPlease2Req{Name: "y1"},
+			want: []chunk{{0, "w\x00\x1b\x59M\x00\x00\x06\x00\x06\x00\x02y1\x00\x00"}}, closed: true, nodes: []string{"b1", "a1"}},
+		{name: "phantom hidden by a registration of its name", faults: []string{"phantom=a1:7000;x1:7001"}, req: &epmd.NamesReq{},
+			want: []chunk{{0, namesHead + lineB1 + lineA1 + "name x1 at port 7001\n"}}, closed: true, nodes: []string{"b1", "a1"}},
+		{name: "phantom port_please finds the registration first", faults: []string{"phantom=a1:7000"}, req: &epmd.PortPlease2Req{Name: "a1"},
+			want: []chunk{{0, p2a1}}, closed: true, nodes: []string{"b1", "a1"}},
+		{name: "phantom unknown names still not found", faults: []string{"phantom=x1:7000"}, req: &epmd.PortPlease2Req{Name: "zz"},
+			want: []chunk{{0, "w\x01"}}, closed: true, nodes: []string{"b1", "a1"}},
+		{name: "phantom generated names", faults: []string{"phantom=2"}, req: &epmd.NamesReq{},
+			want: []chunk{{0, namesHead + lineB1 + lineA1 + "name phantom1 at port 10001\n" + "name phantom2 at port 10002\n"}}, closed: true, nodes: []string{"b1", "a1"}},
+		{name: "phantom name can be registered", faults: []string{"phantom=c1:7000"}, req: alive2("c1", 6000, 6),
+			want: []chunk{{0, aliveOK}}, nodes: []string{"c1", "b1", "a1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
