@@ -148,7 +148,7 @@ func TestKinds(t *testing.T) {
 		{name: "phantom names after the registered", faults: []string{"phantom=x1:7000;y1:7001"}, req: &epmd.NamesReq{},
 			want: []chunk{{0, namesHead + lineB1 + lineA1 + "name x1 at port 7000\n" + "name y1 at port 7001\n"}}, closed: true, nodes: []string{"b1", "a1"}},
 		{name: "phantom port_please", faults: []string{"phantom=x1:7000;y1:7001"}, req: &epmd.PortPlease2Req{Name: "y1"},
-			want: []chunk{{0, "w\x00\x1b\x59M\x00\x00\x06\x00\x06\x00\x02y1\x00\x00"}}, closed: true, nodes: []string{"b1", "a1"}},
+			want: []chunk{{0, "w\x00\x1b\x59M\x00\x00\x06\x00\x05\x00\x02y1\x00\x00"}}, closed: true, nodes: []string{"b1", "a1"}},
 		{name: "phantom hidden by a registration of its name", faults: []string{"phantom=a1:7000;x1:7001"}, req: &epmd.NamesReq{},
 			want: []chunk{{0, namesHead + lineB1 + lineA1 + "name x1 at port 7001\n"}}, closed: true, nodes: []string{"b1", "a1"}},
 		{name: "phantom port_please finds the registration first", faults: []string{"phantom=a1:7000"}, req: &epmd.PortPlease2Req{Name: "a1"},

@@ -17,9 +17,9 @@ import (
 // names phantom1 to phantomN at ports PhantomFirstPort to
 // PhantomFirstPort+N-1.
 //
-// A phantom is answered as a node registered by current OTP: type 77
-// (normal node), protocol 0 (TCP/IP v4), HighestVersion and LowestVersion
-// 6, no extra. NAMES lists the phantoms after the registered nodes, in
+// A phantom is answered as a node registered by OTP 25: type 77 (normal
+// node), protocol 0 (TCP/IP v4), HighestVersion 6, LowestVersion 5, no
+// extra. NAMES lists the phantoms after the registered nodes, in
 // their order. A registered node of the same name hides its phantom; a
 // phantom's name can still be registered, and DUMP never shows phantoms.
 type Phantom struct {
@@ -94,7 +94,7 @@ func (a Phantom) table() *phantomTable {
 }
 
 func phantomNode(name string, port uint16) *epmd.Node {
-	return &epmd.Node{Name: name, PortNo: port, NodeType: 77, Protocol: 0, HighVsn: 6, LowVsn: 6}
+	return &epmd.Node{Name: name, PortNo: port, NodeType: 77, Protocol: 0, HighVsn: 6, LowVsn: 5}
 }
 
 // phantomRegistry adds a table of phantoms to the lookups of a node table.

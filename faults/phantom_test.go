@@ -36,7 +36,7 @@ func TestPhantomManyNames(t *testing.T) {
 				len(got), closed, want.Len(), firstDiff(got, want.String()))
 		}
 		x = b.send("127.0.0.1", &epmd.PortPlease2Req{Name: "phantom10000"})
-		if got, want := x.bytes(), "w\x00\x4e\x20M\x00\x00\x06\x00\x06\x00\x0cphantom10000\x00\x00"; got != want {
+		if got, want := x.bytes(), "w\x00\x4e\x20M\x00\x00\x06\x00\x05\x00\x0cphantom10000\x00\x00"; got != want {
 			t.Errorf("PORT_PLEASE2 phantom10000: %q, want %q", got, want)
 		}
 	})
@@ -59,7 +59,7 @@ func TestPhantomSelectors(t *testing.T) {
 		req  epmd.Message
 		want string
 	}{
-		{name: "matching lookup", req: &epmd.PortPlease2Req{Name: "x1"}, want: "w\x00\x1b\x58M\x00\x00\x06\x00\x06\x00\x02x1\x00\x00"},
+		{name: "matching lookup", req: &epmd.PortPlease2Req{Name: "x1"}, want: "w\x00\x1b\x58M\x00\x00\x06\x00\x05\x00\x02x1\x00\x00"},
 		{name: "other lookup", req: &epmd.PortPlease2Req{Name: "y1"}, want: "w\x01"},
 		{name: "names", req: &epmd.NamesReq{}, want: namesHead},
 	}
