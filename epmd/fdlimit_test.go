@@ -108,3 +108,134 @@ func TestAtFileLimit(t *testing.T) {
 	}
 	t.Logf("limit 64: %d registrations held, %d connections accepted and closed", len(regs), shed)
 }
+
+func TestRaiseFileLimit(t *testing.T) {
+	got := epmd.RaiseFileLimit()
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	if rl.Cur != rl.Max || uint64(got) != rl.Cur {
+		t.Fatalf("RaiseFileLimit() = %d; soft limit %d, hard %d: want all equal", got, rl.Cur, rl.Max)
+	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
+func tableSize(t *testing.T) int {
+	t.Helper()
+	n, err := epmd.FileTableSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestHelperFileTable is not a test: TestFileTable runs it in a child
+// process, whose descriptor table is still small.
+func TestHelperFileTable(t *testing.T) {
+	if os.Getenv("EPMD_FILE_TABLE") != "1" {
+		t.Skip("helper process of TestFileTable")
+	}
+	const limit = 8192
+	rl := syscall.Rlimit{Cur: limit, Max: limit}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	serve := func(s *epmd.Server) (*epmd.Client, func()) {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(l) }()
+		return &epmd.Client{Addr: l.Addr().String(), Timeout: ioTimeout}, func() {
+			if err := s.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+			if err := <-done; !errors.Is(err, epmd.ErrServerClosed) {
+				t.Error(err)
+			}
+		}
+	}
+	start := tableSize(t)
+	if start > 1024 {
+		t.Fatalf("the child's descriptor table starts at %d entries", start)
+	}
+
+	// FileTable < 0: the server leaves the table alone.
+	cl, stop := serve(&epmd.Server{FileTable: -1})
+	if _, _, err := cl.Names(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if got := tableSize(t); got != start {
+		t.Fatalf("FileTable -1: table grew to %d", got)
+	}
+
+	// GrowFileTable grows once, opens nothing, and refuses beyond the limit.
+	fds := openFDs(t)
+	size, err := epmd.GrowFileTable(start + 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size <= start || size != tableSize(t) || openFDs(t) != fds {
+		t.Fatalf("GrowFileTable(%d) = %d; table %d, open descriptors %d (before %d)", start+1, size, tableSize(t), openFDs(t), fds)
+	}
+	if again, err := epmd.GrowFileTable(start); err != nil || again != size {
+		t.Fatalf("GrowFileTable(%d) on a table of %d = %d, %v; want %d, nil", start, size, again, err, size)
+	}
+	if _, err := epmd.GrowFileTable(limit + 1); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("GrowFileTable beyond the limit: err = %v, want EINVAL", err)
+	}
+
+	// The server makes room for FileTable at start, then doubles the table
+	// once half of it is in use, long before accept would need it.
+	s := &epmd.Server{FileTable: size + 1}
+	cl, stop = serve(s)
+	defer stop()
+	if _, _, err := cl.Names(ctx); err != nil {
+		t.Fatal(err)
+	}
+	size = tableSize(t)
+	if size < s.FileTable {
+		t.Fatalf("after Serve with FileTable %d the table holds %d", s.FileTable, size)
+	}
+	var regs []*epmd.Registration
+	defer func() {
+		for _, r := range regs {
+			r.Close()
+		}
+	}()
+	for i := 0; openFDs(t) < size/2+8; i++ {
+		r, err := cl.Register(ctx, &epmd.Alive2Req{PortNo: 1, HighVsn: 6, LowVsn: 5, Name: fmt.Sprint("n", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		regs = append(regs, r)
+	}
+	waitFor(t, "the table doubled ahead of need", func() bool { return tableSize(t) >= 2*size })
+	t.Logf("table %d entries at start, %d after Serve, %d with %d registrations held", start, size, tableSize(t), len(regs))
+	if open := openFDs(t); open >= size {
+		t.Fatalf("%d descriptors open: the table had to grow anyway", open)
+	}
+}
+
+func TestFileTable(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperFileTable$", "-test.v")
+	cmd.Env = append(os.Environ(), "EPMD_FILE_TABLE=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestHelperFileTable") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	t.Logf("child:\n%s", out)
+}

@@ -261,6 +261,9 @@ func (h core) reportedPort(r *Request) uint32 {
 // names writes the port and then one write per node, as the C epmd does,
 // so that delay_write and slicing middleware see each line.
 func (h core) names(w ResponseWriter, r *Request) {
+	if h.namesCached(w, r) {
+		return
+	}
 	nodes := r.Registry.Nodes(nil)
 	buf := make([]byte, 0, 64)
 	buf = binary.BigEndian.AppendUint32(buf, h.reportedPort(r))

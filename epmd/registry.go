@@ -1,6 +1,7 @@
 package epmd
 
 import (
+	"encoding/binary"
 	"errors"
 	"sync"
 	"time"
@@ -83,6 +84,8 @@ type MemRegistry struct {
 	head          *regEntry // newest registration
 	unreg         map[string]*unregEntry
 	ufront, uback *unregEntry // oldest, newest unregistered
+	names         []byte      // NAMES reply for namesPort; nil after a change
+	namesPort     uint32
 }
 
 type regEntry struct {
@@ -152,6 +155,7 @@ func (r *MemRegistry) Register(n Node) (*Node, error) {
 	}
 	r.head = e
 	r.reg[n.Name] = e
+	r.names = nil
 	return node, nil
 }
 
@@ -181,6 +185,7 @@ func (r *MemRegistry) remove(e *regEntry) {
 		e.next.prev = e.prev
 	}
 	delete(r.reg, e.node.Name)
+	r.names = nil
 	u := &unregEntry{node: e.node, prev: r.uback}
 	if r.uback != nil {
 		r.uback.next = u
@@ -234,6 +239,30 @@ func (r *MemRegistry) Nodes(dst []*Node) []*Node {
 		dst = append(dst, e.node)
 	}
 	return dst
+}
+
+// NamesReply returns the whole NAMES reply for a server reporting port:
+// the port, then one "name %s at port %d\n" line per registered node,
+// newest first. It is rendered once and kept until a registration or
+// unregistration (or a different port) calls for a new one, so repeated
+// NAMES requests allocate nothing. The slice is shared: callers must not
+// modify it.
+func (r *MemRegistry) NamesReply(port uint32) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.names != nil && r.namesPort == port {
+		return r.names
+	}
+	size := 4
+	for e := r.head; e != nil; e = e.next {
+		size += len("name  at port 65535\n") + len(e.node.Name)
+	}
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, size), port)
+	for e := r.head; e != nil; e = e.next {
+		b = AppendNamesLine(b, e.node.Name, e.node.PortNo)
+	}
+	r.names, r.namesPort = b, port
+	return b
 }
 
 // Unused implements Registry.

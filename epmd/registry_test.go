@@ -147,3 +147,44 @@ func TestRegistryZeroValueAndConcurrency(t *testing.T) {
 		t.Fatalf("Len = %d, want 400", got)
 	}
 }
+
+// The NAMES reply is rendered once per registry state: exact bytes, the
+// same slice while nothing changes, a new one after each change, and no
+// allocation per request in between.
+func TestNamesReplyCache(t *testing.T) {
+	r := &epmd.MemRegistry{}
+	const port = 4369
+	wantEmpty := "\x00\x00\x11\x11"
+	if got := string(r.NamesReply(port)); got != wantEmpty {
+		t.Fatalf("empty registry: %q, want %q", got, wantEmpty)
+	}
+	a, _ := r.Register(epmd.Node{Name: "alpha", PortNo: 40001})
+	if _, err := r.Register(epmd.Node{Name: "beta", PortNo: 65535}); err != nil {
+		t.Fatal(err)
+	}
+	first := r.NamesReply(port)
+	want := "\x00\x00\x11\x11name beta at port 65535\nname alpha at port 40001\n"
+	if string(first) != want {
+		t.Fatalf("NamesReply = %q, want %q", first, want)
+	}
+	if again := r.NamesReply(port); &again[0] != &first[0] {
+		t.Fatal("NamesReply rendered again with no registry change")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { r.NamesReply(port) }); allocs != 0 {
+		t.Fatalf("NamesReply allocates %v times per call at steady state, want 0", allocs)
+	}
+	if got := string(r.NamesReply(70000)); got != "\x00\x01\x11\x70name beta at port 65535\nname alpha at port 40001\n" {
+		t.Fatalf("port 70000: %q", got)
+	}
+	r.Unregister(a)
+	if got := string(r.NamesReply(port)); got != "\x00\x00\x11\x11name beta at port 65535\n" {
+		t.Fatalf("after unregistering alpha: %q", got)
+	}
+	if string(first) != want {
+		t.Fatalf("a reply already handed out changed to %q", first)
+	}
+	r.UnregisterName("beta")
+	if got := string(r.NamesReply(port)); got != wantEmpty {
+		t.Fatalf("after unregistering beta: %q, want %q", got, wantEmpty)
+	}
+}

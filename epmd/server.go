@@ -74,6 +74,12 @@ type Server struct {
 	// Logger receives the server's log, at the levels LevelAlways,
 	// LevelDebug1, LevelDebug2 and LevelDebug3; nil discards it.
 	Logger *slog.Logger
+	// FileTable is how many descriptors the process's descriptor table
+	// is grown to hold when the server starts serving (at most the soft
+	// limit on open files), so that accept never waits for the table to
+	// grow; 0 means DefaultFileTable, negative means no growth. Once half
+	// of the table is in use, the server doubles it in the background.
+	FileTable int
 
 	initOnce  sync.Once
 	handler   Handler
@@ -91,6 +97,9 @@ type Server struct {
 	spare     *os.File // a descriptor held back for shedding at the fd limit
 	wg        sync.WaitGroup
 	nextID    atomic.Uint64
+	tableOnce sync.Once
+	growAt    atomic.Int64 // descriptor number that triggers growAhead
+	growing   atomic.Bool
 	ctx       context.Context
 	cancel    context.CancelFunc
 }
@@ -270,6 +279,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
+	s.tableOnce.Do(s.prepareFileTable)
 	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
@@ -300,6 +310,9 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		backoff = 0
 		c := s.newConn(nc)
+		if int64(c.FD) >= s.growAt.Load() {
+			s.growAhead()
+		}
 		if !s.track(c) {
 			_ = nc.Close()
 			return s.closedErr()
