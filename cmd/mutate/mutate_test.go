@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"errors"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -190,5 +193,87 @@ func TestGinkgoSpecFailed(t *testing.T) {
 		if got := s.failed(); got != tt.want {
 			t.Errorf("state %s: failed() = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestMutateSource(t *testing.T) {
+	src := "package p\n\nfunc f(a, b int) bool {\n\tif a < b || -a == b {\n\t\ta++\n\t}\n\treturn a*b > 0\n}\n"
+	tests := []struct {
+		name         string
+		line, column int
+		typ          string
+		want         string // the changed line
+		wantErr      error
+	}{
+		{name: "boundary", line: 4, column: 7, typ: "CONDITIONALS_BOUNDARY", want: "\tif a <= b || -a == b {"},
+		{name: "negation", line: 4, column: 7, typ: "CONDITIONALS_NEGATION", want: "\tif a >= b || -a == b {"},
+		{name: "logical", line: 4, column: 11, typ: "INVERT_LOGICAL", want: "\tif a < b && -a == b {"},
+		{name: "negative", line: 4, column: 14, typ: "INVERT_NEGATIVES", want: "\tif a < b || +a == b {"},
+		{name: "equality", line: 4, column: 17, typ: "CONDITIONALS_NEGATION", want: "\tif a < b || -a != b {"},
+		{name: "increment", line: 5, column: 4, typ: "INCREMENT_DECREMENT", want: "\t\ta--"},
+		{name: "arithmetic", line: 7, column: 10, typ: "ARITHMETIC_BASE", want: "\treturn a/b > 0"},
+		{name: "no token there", line: 4, column: 8, typ: "CONDITIONALS_BOUNDARY", wantErr: ErrNoToken},
+		{name: "token the mutator does not change", line: 4, column: 7, typ: "ARITHMETIC_BASE", wantErr: ErrNoToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := mutateSource([]byte(src), tt.line, tt.column, tt.typ)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if got := strings.Split(string(out), "\n")[tt.line-1]; got != tt.want {
+				t.Errorf("line %d = %q, want %q", tt.line, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBlindSpot(t *testing.T) {
+	src := "package p\n\nconst c = 1 + 2\n\nfunc f(a int) int {\n\tswitch {\n\tcase a < 1:\n\t\treturn a + 1\n\t}\n\treturn a - 1\n}\n"
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "p.go", src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// f's body ran up to the switch (lines 5-6), the clause did not.
+	ranBlocks := []profileBlock{{StartLine: 5, StartCol: 19, EndLine: 6, EndCol: 9, Count: 1}, {StartLine: 7, StartCol: 13, EndLine: 8, EndCol: 15, Count: 0}}
+	tests := []struct {
+		name           string
+		blocks         []profileBlock
+		line, column   int
+		blind, reached bool
+	}{
+		{name: "constant", line: 3, column: 13, blind: true, reached: true},
+		{name: "case expression, switch ran", blocks: ranBlocks, line: 7, column: 9, blind: true, reached: true},
+		{name: "case expression, switch did not run", line: 7, column: 9, blind: true},
+		{name: "statement in a clause", blocks: ranBlocks, line: 8, column: 12},
+		{name: "statement after the switch", blocks: ranBlocks, line: 10, column: 11},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			blind, reached := blindSpot(fset, f, tt.blocks, tt.line, tt.column)
+			if blind != tt.blind || reached != tt.reached {
+				t.Errorf("blindSpot at %d:%d = %v, %v; want %v, %v", tt.line, tt.column, blind, reached, tt.blind, tt.reached)
+			}
+		})
+	}
+}
+
+func TestReadProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.out")
+	text := "mode: set\ngithub.com/chaos-epmd/chaos-epmd/epmd/codec.go:10.2,12.16 3 1\ngithub.com/chaos-epmd/chaos-epmd/epmd/codec.go:14.3,14.20 1 0\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readProfile(path, "epmd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]profileBlock{"epmd/codec.go": {{10, 2, 12, 16, 1}, {14, 3, 14, 20, 0}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("readProfile = %v, want %v", got, want)
 	}
 }

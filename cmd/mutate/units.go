@@ -42,6 +42,7 @@ type unitsConfig struct {
 	minEfficacy float64
 	minCoverage float64
 	keep        bool
+	blind       bool
 	pkgs        []string
 }
 
@@ -50,12 +51,13 @@ func parseUnitsFlags(args []string, root string) (*unitsConfig, error) {
 	fs := flag.NewFlagSet("mutate units", flag.ContinueOnError)
 	fs.StringVar(&c.gremlins, "gremlins", "", "the gremlins binary (default: gremlins on PATH, else in $(go env GOPATH)/bin)")
 	fs.IntVar(&c.workers, "workers", 2, "mutants tested at once")
-	fs.IntVar(&c.coefficient, "timeout-coefficient", 30, "a mutant's test run times out after this many times the coverage run's duration")
+	fs.IntVar(&c.coefficient, "timeout-coefficient", 10, "a mutant's test run times out after this many times the coverage run's duration")
 	fs.StringVar(&c.equivalent, "equivalent", filepath.Join(root, "cmd", "mutate", "equivalent.txt"), "the list of equivalent mutants")
 	fs.StringVar(&c.out, "out", filepath.Join(root, "build", "mutation"), "directory for logs and JSON reports")
 	fs.Float64Var(&c.minEfficacy, "min-efficacy", 0, "fail when a package's test efficacy (percent) is below this")
 	fs.Float64Var(&c.minCoverage, "min-coverage", 0, "fail when a package's mutator coverage (percent) is below this")
 	fs.BoolVar(&c.keep, "keep", false, "keep the snapshot of the work tree")
+	fs.BoolVar(&c.blind, "blind-spots", true, "test the reached mutants gremlins has no coverage block for (case expressions, declarations)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -156,10 +158,7 @@ func mutatePackage(ctx context.Context, c *unitsConfig, bin, snap, pkg string, s
 		return nil, err
 	}
 	defer logf.Close()
-	goflags := strings.TrimSpace(os.Getenv("GOFLAGS") + " -count=1 -short")
-	if re := slowTests[pkg]; re != "" {
-		goflags += " -skip=" + re
-	}
+	goflags := fastGOFLAGS(pkg)
 	cmd := exec.CommandContext(ctx, bin, "unleash",
 		"--workers", fmt.Sprint(c.workers),
 		"--timeout-coefficient", fmt.Sprint(c.coefficient),
@@ -178,8 +177,23 @@ func mutatePackage(ctx context.Context, c *unitsConfig, bin, snap, pkg string, s
 	if err != nil {
 		return nil, err
 	}
+	if c.blind {
+		if _, err := retestBlindSpots(ctx, c, snap, pkg, goflags, r, stdout); err != nil {
+			return nil, err
+		}
+	}
 	r.elapsed = time.Since(start)
 	return r, nil
+}
+
+// fastGOFLAGS is GOFLAGS for a package's per-mutant test run: no cached
+// results, -short, and the package's slowTests skipped.
+func fastGOFLAGS(pkg string) string {
+	goflags := strings.TrimSpace(os.Getenv("GOFLAGS") + " -count=1 -short")
+	if re := slowTests[pkg]; re != "" {
+		goflags += " -skip=" + re
+	}
+	return goflags
 }
 
 // gremlinsReport is the part of gremlins' JSON output read here.
@@ -208,6 +222,9 @@ type mutant struct {
 	Code   string // the source line, trimmed
 	Offset int    // byte offset of the mutated token in Code
 	Why    string // set when the mutant is listed as equivalent
+	// Retested is set when mutate tested the mutant itself: gremlins
+	// reported it NOT COVERED for want of a coverage block (blindspots.go).
+	Retested bool
 }
 
 // key is the mutant as equivalent.txt names it.
@@ -328,10 +345,22 @@ func (r *pkgResult) classify(equivalents []*equivalent) {
 func (r *pkgResult) print(w io.Writer) {
 	s := r.stats()
 	fmt.Fprintf(w, "\n== %s: %d mutants in %s\n", r.pkg, len(r.mutants), r.elapsed.Round(time.Second))
+	retested, retestKilled := 0, 0
+	for _, m := range r.mutants {
+		if m.Retested {
+			retested++
+			if m.Status == statusKilled {
+				retestKilled++
+			}
+		}
+	}
 	fmt.Fprintf(w, "   killed %d, lived %d, not covered %d, timed out %d, not viable %d; equivalent %d (not counted)\n",
 		s.killed, s.lived, s.notCovered, s.timedOut, s.notViable, s.equivalent)
-	fmt.Fprintf(w, "   test efficacy    %6.2f %%  (gremlins, equivalents counted: %.2f %%)\n", s.efficacy(), r.gremlinsEfficacy)
-	fmt.Fprintf(w, "   mutator coverage %6.2f %%  (gremlins, equivalents counted: %.2f %%)\n", s.coverage(), r.gremlinsCoverage)
+	if retested > 0 {
+		fmt.Fprintf(w, "   of these, tested by mutate where gremlins has no coverage block: %d, killed %d\n", retested, retestKilled)
+	}
+	fmt.Fprintf(w, "   test efficacy    %6.2f %%  (gremlins alone: %.2f %%)\n", s.efficacy(), r.gremlinsEfficacy)
+	fmt.Fprintf(w, "   mutator coverage %6.2f %%  (gremlins alone: %.2f %%)\n", s.coverage(), r.gremlinsCoverage)
 	for _, status := range []string{statusLived, statusNotCovered, statusTimedOut} {
 		var list []*mutant
 		for _, m := range r.mutants {
@@ -344,7 +373,11 @@ func (r *pkgResult) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "   %s (%d):\n", strings.ToLower(status), len(list))
 		for _, m := range list {
-			fmt.Fprintf(w, "     %s:%d:%d %s @%d\t%s\n", m.File, m.Line, m.Column, m.Type, m.Offset, m.Code)
+			note := ""
+			if m.Retested {
+				note = "  [tested by mutate: no coverage block]"
+			}
+			fmt.Fprintf(w, "     %s:%d:%d %s @%d\t%s%s\n", m.File, m.Line, m.Column, m.Type, m.Offset, m.Code, note)
 		}
 	}
 	var eq []*mutant
