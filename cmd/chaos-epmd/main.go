@@ -204,7 +204,7 @@ func serve(c *config, stderr io.Writer) int {
 		RelaxedCommandCheck: c.relaxed,
 		Logger:              logger,
 	}
-	raiseFileLimit()
+	epmd.RaiseFileLimit()
 
 	var ls []net.Listener
 	var err error
@@ -257,14 +257,4 @@ func serve(c *config, stderr io.Writer) int {
 		sdNotify(fmt.Sprintf("STATUS=Exited.\nERRNO=%d", status))
 	}
 	return status
-}
-
-// raiseFileLimit raises the soft limit on open files to the hard limit:
-// the only bound on connections is the process's descriptor limit.
-func raiseFileLimit() {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
 }
