@@ -38,11 +38,15 @@ var scenarioMutants = []scenarioMutant{
 	},
 	{
 		Name: "names-last-line",
-		What: "NAMES leaves out its last line (the oldest registration)",
+		What: "NAMES leaves out its last line (the oldest registration), rendered by the handler or cached by the registry",
 		Edits: []edit{{
 			File: "epmd/handler.go",
 			Old:  "for _, n := range nodes {\n",
 			New:  "for _, n := range nodes[:max(len(nodes)-1, 0)] {\n",
+		}, {
+			File: "epmd/registry.go",
+			Old:  "b = AppendNamesLine(b, e.node.Name, e.node.PortNo)\n",
+			New:  "if e.next == nil {\n\t\t\tbreak\n\t\t}\n\t\tb = AppendNamesLine(b, e.node.Name, e.node.PortNo)\n",
 		}},
 	},
 	{
