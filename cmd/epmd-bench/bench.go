@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/cmd/epmd-bench/internal/stats"
 )
 
 // sample is one phase's figures on one target in one round.
@@ -30,14 +31,9 @@ type sample struct {
 	rssPerNode int64   // register, first round: RSS growth per node, bytes
 }
 
-// goals are the targets for the ratio to the baseline: at least
-// this for throughput; every p99 at most 1.
-var goals = map[string]float64{
-	phaseRegister:   1.5,
-	phasePortPlease: 1.3,
-	phaseNames:      5,
-	phaseChurn:      1.3,
-}
+// phaseFresh is the warm-up registration on a fresh daemon, reported
+// apart from the measured rounds.
+const phaseFresh = "fresh"
 
 func benchMain(c *config) error {
 	var targets []*target
@@ -53,7 +49,11 @@ func benchMain(c *config) error {
 		}
 		targets = append(targets, t)
 	}
-	ws, err := startWorkers(c.workers)
+	// Each worker holds its share of the nodes on every target at once
+	// (they are released at the end of a round), plus one connection
+	// per client in flight.
+	perWorker := (c.nodes+c.workers-1)/c.workers*len(targets) + c.clients + 64
+	ws, err := startWorkers(c.workers, perWorker)
 	defer func() {
 		for _, w := range ws {
 			w.stop()
@@ -83,14 +83,30 @@ func benchMain(c *config) error {
 	if c.nodes > 0 && !slices.Contains(phases, phaseRegister) {
 		phases = append([]string{phaseRegister}, phases...)
 	}
-	fmt.Printf("epmd-bench: %d nodes, %d clients over %d worker processes, %d rounds, targets alternating\n",
+	fmt.Printf("epmd-bench: %d nodes, %d clients over %d worker processes, %d rounds, targets in turn\n",
 		c.nodes, c.clients, len(ws), c.rounds)
 	start := time.Now()
-	for round := range c.rounds {
-		order := slices.Clone(targets)
-		if round%2 == 1 {
-			slices.Reverse(order)
+	if c.warmup && c.nodes > 0 {
+		for _, t := range targets {
+			waitConntrack(c.conntrackLimit)
+			s, err := runPhase(ws, t, phaseRegister, c, 0)
+			if err != nil {
+				return fmt.Errorf("warm-up on %s: %w", t.name, err)
+			}
+			if rssBase[t.name] > 0 {
+				s.rssPerNode = (s.rss - rssBase[t.name]) / int64(c.nodes)
+			}
+			results[t.name][phaseFresh] = append(results[t.name][phaseFresh], s)
+			if c.verbose {
+				fmt.Printf("  warm-up  %-11s %-8s %s\n", phaseRegister, t.name, s)
+			}
+			if err := release(ws, t); err != nil {
+				return err
+			}
 		}
+	}
+	for round := range c.rounds {
+		order := stats.Rotate(targets, round)
 		for _, ph := range phases {
 			for _, t := range order {
 				if ph == phaseRegister && c.nodes == 0 {
@@ -120,7 +136,19 @@ func benchMain(c *config) error {
 		}
 	}
 	fmt.Printf("took %v\n\n", time.Since(start).Round(time.Millisecond))
-	report(os.Stdout, targets, phases, results, rssBase)
+	if _, ok := results[targets[0].name][phaseFresh]; ok {
+		phases = append([]string{phaseFresh}, phases...)
+	}
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.name
+	}
+	refs := c.refs
+	if len(refs) == 0 {
+		refs = names[:1]
+	}
+	report(os.Stdout, names, refs, phases, results)
+	memoryReport(os.Stdout, names, results, rssBase)
 	return nil
 }
 
@@ -133,27 +161,6 @@ func (s sample) String() string {
 	return str
 }
 
-// split divides total among the workers as the clients are divided.
-func split(total, clients, workers int) (perWorkerClients, perWorker []int) {
-	for w := range workers {
-		cl := clients / workers
-		if w < clients%workers {
-			cl++
-		}
-		perWorkerClients = append(perWorkerClients, cl)
-	}
-	given := 0
-	for w := range workers {
-		n := total * perWorkerClients[w] / clients
-		if w == workers-1 {
-			n = total - given
-		}
-		perWorker = append(perWorker, n)
-		given += n
-	}
-	return perWorkerClients, perWorker
-}
-
 func runPhase(ws []*worker, t *target, phase string, c *config, round int) (sample, error) {
 	count := map[string]int{
 		phaseRegister:   c.nodes,
@@ -161,7 +168,7 @@ func runPhase(ws []*worker, t *target, phase string, c *config, round int) (samp
 		phaseNames:      c.namesCount,
 		phaseChurn:      c.churnCount,
 	}[phase]
-	wc, wn := split(count, c.clients, len(ws))
+	wc, wn := stats.Split(count, c.clients, len(ws))
 	startAt := time.Now().Add(50 * time.Millisecond)
 	cpu0, load0 := cpuTime(t.pid()), workersCPU(ws)
 	var (
@@ -197,7 +204,9 @@ func runPhase(ws []*worker, t *target, phase string, c *config, round int) (samp
 	if len(errs) > 0 {
 		return sample{}, errors.Join(errs...)
 	}
-	s := summarize(all)
+	sum := stats.Summarize(all.Lat, all.Elapsed)
+	s := sample{n: sum.N, perSec: sum.PerSec, p50: sum.P50, p99: sum.P99, p999: sum.P999,
+		errors: all.Errors, firstErr: all.FirstErr, elapsed: all.Elapsed}
 	if wall := time.Since(startAt); wall > 0 {
 		if t.pid() != 0 {
 			s.serverCPU = float64(cpuTime(t.pid())-cpu0) / float64(wall)
@@ -217,26 +226,6 @@ func runPhase(ws []*worker, t *target, phase string, c *config, round int) (samp
 		}
 	}
 	return s, nil
-}
-
-func summarize(r result) sample {
-	s := sample{n: len(r.Lat), errors: r.Errors, firstErr: r.FirstErr, elapsed: r.Elapsed}
-	if r.Elapsed > 0 {
-		s.perSec = float64(len(r.Lat)) / r.Elapsed.Seconds()
-	}
-	slices.Sort(r.Lat)
-	s.p50 = percentile(r.Lat, 0.50)
-	s.p99 = percentile(r.Lat, 0.99)
-	s.p999 = percentile(r.Lat, 0.999)
-	return s
-}
-
-func percentile(sorted []int64, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return time.Duration(sorted[max(i, 0)])
 }
 
 // release closes the target's registrations in every worker and waits
@@ -294,116 +283,103 @@ func writeBenchLine(w io.Writer, target, phase string, s sample) {
 	fmt.Fprintln(w)
 }
 
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 type figure struct {
-	label   string
-	value   func(sample) float64
-	format  func(float64) string
-	higher  bool    // higher is better
-	goal    float64 // ratio goal, 0 = none
-	ratioOK func(r float64) bool
+	label  string
+	value  func(sample) float64
+	format func(float64) string
 }
 
-func report(w io.Writer, targets []*target, phases []string, results map[string]map[string][]sample, rssBase map[string]int64) {
-	ms := func(v float64) string { return strconv.FormatFloat(v/1e6, 'f', 3, 64) + " ms" }
+// phaseTitles name the phases in the report.
+var phaseTitles = map[string]string{
+	phaseFresh:      "register, fresh daemon (warm-up, once)",
+	phaseRegister:   "register (held until the round ends)",
+	phasePortPlease: "PORT_PLEASE2 (connect, ask, read to close)",
+	phaseNames:      "NAMES, nodes registered",
+	phaseChurn:      "churn (register, reply, close)",
+}
+
+// report prints one table: each figure's median over the rounds for
+// every target, then its ratio to each reference target.
+func report(w io.Writer, targets, refs []string, phases []string, results map[string]map[string][]sample) {
+	ms := func(v float64) string { return strconv.FormatFloat(v/1e6, 'f', 2, 64) + " ms" }
 	rate := func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "/s" }
 	mib := func(v float64) string { return strconv.FormatFloat(v/(1<<20), 'f', 1, 64) + " MiB" }
+	plain := func(prec int) func(float64) string {
+		return func(v float64) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+	}
+	type pair struct{ t, ref int }
+	var ratios []pair
+	for _, r := range refs {
+		ri := slices.Index(targets, r)
+		for ti, t := range targets {
+			if !slices.Contains(refs, t) {
+				ratios = append(ratios, pair{ti, ri})
+			}
+		}
+	}
+	fmt.Fprintln(w, "Medians over the rounds. Ratio = target / reference: above 1 is faster for rates, below 1 is better for latencies and memory.")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "phase\tfigure\t")
+	fmt.Fprint(tw, "figure\t")
 	for _, t := range targets {
-		fmt.Fprintf(tw, "%s\t", t.name)
+		fmt.Fprintf(tw, "%s\t", t)
 	}
-	for _, t := range targets[1:] {
-		fmt.Fprintf(tw, "%s/%s\t", t.name, targets[0].name)
-	}
-	if len(targets) > 1 {
-		fmt.Fprint(tw, "goal\t")
+	for _, p := range ratios {
+		fmt.Fprintf(tw, "%s/%s\t", targets[p.t], targets[p.ref])
 	}
 	fmt.Fprintln(tw)
 	line := func(phase string, f figure) {
-		fmt.Fprintf(tw, "%s\t%s\t", phase, f.label)
+		fmt.Fprintf(tw, "%s\t", f.label)
 		meds := make([]float64, len(targets))
 		for i, t := range targets {
 			var xs []float64
-			for _, s := range results[t.name][phase] {
+			for _, s := range results[t][phase] {
 				xs = append(xs, f.value(s))
 			}
-			meds[i] = median(xs)
+			meds[i] = stats.Median(xs)
 			fmt.Fprintf(tw, "%s\t", f.format(meds[i]))
 		}
-		var verdicts []string
-		for i := range targets[1:] {
-			r := meds[i+1] / meds[0]
-			if meds[0] == 0 {
-				fmt.Fprint(tw, "-\t")
-				continue
-			}
-			fmt.Fprintf(tw, "%.2f×\t", r)
-			if f.ratioOK != nil && meds[0] > 0 {
-				v := "met"
-				if !f.ratioOK(r) {
-					v = "NOT MET"
-				}
-				verdicts = append(verdicts, v)
-			}
-		}
-		if len(targets) > 1 {
-			goal := ""
-			switch {
-			case f.goal > 0:
-				goal = fmt.Sprintf("≥ %.1f× %s", f.goal, strings.Join(verdicts, ","))
-			case f.ratioOK != nil:
-				goal = "≤ 1.0× " + strings.Join(verdicts, ",")
-			}
-			fmt.Fprintf(tw, "%s\t", goal)
+		for _, p := range ratios {
+			fmt.Fprintf(tw, "%s\t", stats.Ratio(meds[p.t], meds[p.ref]))
 		}
 		fmt.Fprintln(tw)
 	}
 	for _, ph := range phases {
-		g := goals[ph]
-		unit := "req/s"
-		if ph == phaseRegister {
-			unit = "nodes/s"
-		} else if ph == phaseChurn {
-			unit = "cycles/s"
+		fmt.Fprintf(tw, "%s\t\n", phaseTitles[ph])
+		unit := "  req/s"
+		switch ph {
+		case phaseRegister, phaseFresh:
+			unit = "  nodes/s"
+		case phaseChurn:
+			unit = "  cycles/s"
 		}
-		line(ph, figure{label: unit, value: func(s sample) float64 { return s.perSec }, format: rate,
-			higher: true, goal: g, ratioOK: func(r float64) bool { return r >= g }})
-		line(ph, figure{label: "p50", value: func(s sample) float64 { return float64(s.p50) }, format: ms})
-		line(ph, figure{label: "p99", value: func(s sample) float64 { return float64(s.p99) }, format: ms,
-			ratioOK: func(r float64) bool { return r <= 1 }})
-		line(ph, figure{label: "p99.9", value: func(s sample) float64 { return float64(s.p999) }, format: ms})
-		line(ph, figure{label: "errors", value: func(s sample) float64 { return float64(s.errors) },
-			format: func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }})
-		line(ph, figure{label: "server CPU", value: func(s sample) float64 { return s.serverCPU },
-			format: func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }})
-		line(ph, figure{label: "load CPU", value: func(s sample) float64 { return s.loadCPU },
-			format: func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }})
-		if ph == phaseRegister {
-			line(ph, figure{label: "nodes held", value: func(s sample) float64 { return float64(s.nodesHeld) },
-				format: func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }})
-			line(ph, figure{label: "RSS loaded", value: func(s sample) float64 { return float64(s.rss) }, format: mib})
+		line(ph, figure{unit, func(s sample) float64 { return s.perSec }, rate})
+		line(ph, figure{"  p50", func(s sample) float64 { return float64(s.p50) }, ms})
+		line(ph, figure{"  p99", func(s sample) float64 { return float64(s.p99) }, ms})
+		line(ph, figure{"  p99.9", func(s sample) float64 { return float64(s.p999) }, ms})
+		line(ph, figure{"  errors", func(s sample) float64 { return float64(s.errors) }, plain(0)})
+		line(ph, figure{"  server CPU (cores)", func(s sample) float64 { return s.serverCPU }, plain(2)})
+		line(ph, figure{"  load CPU (cores)", func(s sample) float64 { return s.loadCPU }, plain(2)})
+		if ph == phaseRegister || ph == phaseFresh {
+			line(ph, figure{"  nodes held", func(s sample) float64 { return float64(s.nodesHeld) }, plain(0)})
+			line(ph, figure{"  RSS with the nodes", func(s sample) float64 { return float64(s.rss) }, mib})
 		}
 	}
 	_ = tw.Flush()
+}
+
+// memoryReport prints each started target's memory: idle, and with the
+// nodes registered for the first time.
+func memoryReport(w io.Writer, targets []string, results map[string]map[string][]sample, rssBase map[string]int64) {
 	for _, t := range targets {
-		rs := results[t.name][phaseRegister]
-		if len(rs) == 0 || rssBase[t.name] == 0 {
+		rs := results[t][phaseFresh]
+		if len(rs) == 0 {
+			rs = results[t][phaseRegister]
+		}
+		if len(rs) == 0 || rssBase[t] == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%s: RSS idle %.1f MiB, with %d nodes %.1f MiB: %d bytes per node (first round); registering took %v\n",
-			t.name, float64(rssBase[t.name])/(1<<20), rs[0].nodesHeld, float64(rs[0].rss)/(1<<20),
+		fmt.Fprintf(w, "%s: RSS idle %.1f MiB, %.1f MiB with %d nodes registered on the fresh daemon: %d bytes per node; registering them took %v\n",
+			t, float64(rssBase[t])/(1<<20), float64(rs[0].rss)/(1<<20), rs[0].nodesHeld,
 			rs[0].rssPerNode, rs[0].elapsed.Round(time.Millisecond))
 	}
 }

@@ -280,9 +280,12 @@ func (cl *client) alive2(name string, frame *[]byte) (int, error) {
 		syscall.Close(fd)
 		return -1, err
 	}
+	// ALIVE2_X_RESP is 6 bytes; a daemon that answers with the older
+	// ALIVE2_RESP (as ergo's does, whatever the version asked) sends 4.
 	var reply [6]byte
-	for got := 0; got < len(reply); {
-		n, err := read(fd, reply[got:])
+	want := 4
+	for got := 0; got < want; {
+		n, err := read(fd, reply[got:want])
 		if err == nil && n == 0 {
 			err = io.ErrUnexpectedEOF
 		}
@@ -291,10 +294,13 @@ func (cl *client) alive2(name string, frame *[]byte) (int, error) {
 			return -1, fmt.Errorf("ALIVE2 %q: %w", name, err)
 		}
 		got += n
+		if reply[0] == epmd.CodeAlive2XResp {
+			want = len(reply)
+		}
 	}
-	if reply[0] != epmd.CodeAlive2XResp || reply[1] != 0 {
+	if (reply[0] != epmd.CodeAlive2XResp && reply[0] != epmd.CodeAlive2Resp) || reply[1] != 0 {
 		syscall.Close(fd)
-		return -1, fmt.Errorf("ALIVE2 %q refused: % x", name, reply)
+		return -1, fmt.Errorf("ALIVE2 %q refused: % x", name, reply[:want])
 	}
 	return fd, nil
 }

@@ -6,13 +6,26 @@
 // and p99.9 latency and the daemon's resident memory.
 //
 // Each -target is a command line it starts (its port is taken from
-// "-port P") or "@host:port" for a daemon already running. Phases run on
-// the targets alternately (A B, then B A, ...) for -rounds rounds, so a
-// noisy machine affects all alike; the report gives each figure's median
-// over the rounds and its ratio to the first target.
+// "-port P") or "@host:port" for a daemon already running. Every phase
+// runs on all targets in turn, the order rotating from round to round
+// (A B C, then B C A, ...) for -rounds rounds, so a noisy machine affects
+// all alike; the report gives each figure's median over the rounds and
+// its ratio to each -ref target (the C epmd, and a ceiling such as
+// nullepmd, a minimal single-threaded server).
 //
 //	epmd-bench -target 'C=epmd -port 14369 -relaxed_command_check' \
-//	           -target 'chaos=bin/chaos-epmd -port 14370 -relaxed_command_check'
+//	           -target 'null=nullepmd -port 14371' \
+//	           -target 'chaos=bin/chaos-epmd -port 14370 -relaxed_command_check' \
+//	           -ref C -ref null
+//
+// Before the first round every target gets the same warm-up: -nodes
+// registrations, released again, reported as the "fresh daemon" figures.
+// A daemon's descriptor table (like its other first-use costs) grows
+// during that pass, not in a measured round; the worker processes grow
+// their own descriptor tables before they start, because in a
+// multi-threaded process each growth of the table waits an RCU grace
+// period (see epmd.DefaultFileTable), which would land on whichever
+// target happens to run first.
 //
 // The load comes from -workers child processes (the command re-executed),
 // each client with its own 127.x.y.z source address, so that the tool's own
@@ -31,18 +44,26 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
 
 // envWorker marks a re-executed load worker; its value is the worker's
 // index.
 const envWorker = "EPMD_BENCH_WORKER"
 
+// envWorkerFDs is how many descriptors a worker makes room for.
+const envWorkerFDs = "EPMD_BENCH_WORKER_FDS"
+
 type config struct {
 	targets        []string
+	refs           []string
+	warmup         bool
 	nodes          int
 	clients        int
 	workers        int
@@ -62,7 +83,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func main() {
-	raiseFileLimit()
+	epmd.RaiseFileLimit()
 	// A closed stdout (| head) must not kill the tool before it stops
 	// its targets.
 	signal.Ignore(syscall.SIGPIPE)
@@ -71,9 +92,11 @@ func main() {
 		os.Exit(workerMain(i, os.Stdin, os.Stdout))
 	}
 	var c config
-	var targets listFlag
+	var targets, refs listFlag
 	var phases string
-	flag.Var(&targets, "target", "`NAME=COMMAND` to start (port from its -port flag), or NAME=@HOST:PORT; repeatable, the first is the baseline of the ratios")
+	flag.Var(&targets, "target", "`NAME=COMMAND` to start (port from its -port flag), or NAME=@HOST:PORT; repeatable")
+	flag.Var(&refs, "ref", "`NAME` of a target the others are compared with (ratio columns); repeatable; default the first target")
+	flag.BoolVar(&c.warmup, "warmup", true, "register -nodes nodes on each target once, and release them, before the measured rounds")
 	flag.IntVar(&c.nodes, "nodes", 1000, "nodes registered before the query phases")
 	flag.IntVar(&c.clients, "clients", 4, "concurrent clients")
 	flag.IntVar(&c.workers, "workers", 4, "client processes the clients are spread over")
@@ -87,6 +110,7 @@ func main() {
 	flag.BoolVar(&c.verbose, "v", false, "print every phase's figures as it ends")
 	flag.Parse()
 	c.targets = targets
+	c.refs = refs
 	if len(c.targets) == 0 {
 		c.targets = []string{
 			"C=epmd -port 14369 -relaxed_command_check",
@@ -108,6 +132,12 @@ func main() {
 		os.Exit(2)
 	}
 	c.workers = min(c.workers, c.clients)
+	for _, r := range c.refs {
+		if !slices.ContainsFunc(c.targets, func(t string) bool { return strings.HasPrefix(t, r+"=") }) {
+			fmt.Fprintf(os.Stderr, "epmd-bench: -ref %s names no -target\n", r)
+			os.Exit(2)
+		}
+	}
 	if err := benchMain(&c); err != nil {
 		fmt.Fprintf(os.Stderr, "epmd-bench: %v\n", err)
 		os.Exit(1)
@@ -116,6 +146,13 @@ func main() {
 
 // workerMain serves jobs from r, one JSON result on w per JSON job.
 func workerMain(index int, r io.Reader, w io.Writer) int {
+	// Room for every descriptor the worker will hold, before the first
+	// socket(): a growth later would stall the target being measured.
+	if fds, _ := strconv.Atoi(os.Getenv(envWorkerFDs)); fds > 0 {
+		if _, err := epmd.GrowFileTable(min(fds, epmd.RaiseFileLimit())); err != nil {
+			fmt.Fprintf(os.Stderr, "epmd-bench worker %d: %v\n", index, err)
+		}
+	}
 	l := newLoader(index)
 	dec, enc := json.NewDecoder(r), json.NewEncoder(w)
 	for {
@@ -141,7 +178,7 @@ type worker struct {
 	dec *json.Decoder
 }
 
-func startWorkers(n int) ([]*worker, error) {
+func startWorkers(n, fds int) ([]*worker, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -150,7 +187,7 @@ func startWorkers(n int) ([]*worker, error) {
 	for i := range n {
 		cmd := exec.Command(self)
 		// Blocking system calls in the load: no preemption signals to interrupt them.
-		cmd.Env = append(os.Environ(), envWorker+"="+strconv.Itoa(i), "GODEBUG=asyncpreemptoff=1")
+		cmd.Env = append(os.Environ(), envWorker+"="+strconv.Itoa(i), envWorkerFDs+"="+strconv.Itoa(fds), "GODEBUG=asyncpreemptoff=1")
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		in, err := cmd.StdinPipe()
@@ -183,15 +220,6 @@ func (w *worker) do(j job) (result, error) {
 func (w *worker) stop() {
 	_ = w.in.Close() // the worker exits at EOF, closing its registrations
 	_ = w.cmd.Wait()
-}
-
-// raiseFileLimit raises the soft limit on open files to the hard limit.
-func raiseFileLimit() {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
 }
 
 // target is one epmd under test.

@@ -1,0 +1,130 @@
+package main_test
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+)
+
+// bench is the epmd-bench binary built for the tests.
+var bench string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "epmd-bench-test")
+	if err != nil {
+		panic(err)
+	}
+	bench = filepath.Join(dir, "epmd-bench")
+	if out, err := exec.Command("go", "build", "-o", bench, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(bench, args...).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	}
+	t.Fatal(err)
+	return "", -1
+}
+
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown phase", []string{"-phases", "register,dump"},
+			"epmd-bench: unknown phase \"dump\" (valid: register, port_please, names, churn)\n"},
+		{"reference that is no target", []string{"-target", "a=@127.0.0.1:1", "-ref", "C"},
+			"epmd-bench: -ref C names no -target\n"},
+		{"no clients", []string{"-clients", "0"},
+			"epmd-bench: -clients, -workers and -rounds must be at least 1, -nodes at least 0\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := run(t, tt.args...)
+			if code != 2 || out != tt.want {
+				t.Fatalf("exit %d, output %q; want exit 2, %q", code, out, tt.want)
+			}
+		})
+	}
+}
+
+// One small run against two in-process servers: every phase completes
+// without error, the table has a row per figure, medians for each target
+// and one ratio column per target and reference.
+func TestRunAgainstServers(t *testing.T) {
+	addr := func() string {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &epmd.Server{}
+		go func() { _ = s.Serve(l) }()
+		t.Cleanup(func() { _ = s.Close() })
+		return l.Addr().String()
+	}
+	out, code := run(t, "-target", "one=@"+addr(), "-target", "two=@"+addr(), "-ref", "one",
+		"-nodes", "40", "-clients", "2", "-workers", "2", "-rounds", "2",
+		"-pp-count", "40", "-names-count", "6", "-churn-count", "40")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	lines := strings.Split(out, "\n")
+	if lines[0] != "epmd-bench: 40 nodes, 2 clients over 2 worker processes, 2 rounds, targets in turn" {
+		t.Fatalf("first line %q", lines[0])
+	}
+	fields := func(label string) [][]string {
+		var rows [][]string
+		for _, l := range lines {
+			if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(strings.TrimSpace(l), label+" ") {
+				rows = append(rows, f[len(strings.Fields(label)):])
+			}
+		}
+		return rows
+	}
+	if got := fields("figure"); len(got) != 1 || strings.Join(got[0], " ") != "one two two/one" {
+		t.Fatalf("header row %q, want one two two/one\n%s", got, out)
+	}
+	// register, fresh daemon; register; PORT_PLEASE2; NAMES; churn.
+	errs := fields("errors")
+	if len(errs) != 5 {
+		t.Fatalf("%d errors rows, want 5\n%s", len(errs), out)
+	}
+	for _, r := range errs {
+		if strings.Join(r, " ") != "0 0 -" {
+			t.Fatalf("errors row %q, want 0 0 -\n%s", r, out)
+		}
+	}
+	held := fields("nodes held")
+	if len(held) != 2 || strings.Join(held[0], " ") != "40 40 1.00×" || strings.Join(held[1], " ") != "40 40 1.00×" {
+		t.Fatalf("nodes held rows %q, want 40 40 1.00× twice\n%s", held, out)
+	}
+	rate := regexp.MustCompile(`^[0-9]+/s [0-9]+/s [0-9]+\.[0-9]{2}×$`)
+	for _, label := range []string{"nodes/s", "req/s", "cycles/s"} {
+		for _, r := range fields(label) {
+			if !rate.MatchString(strings.Join(r, " ")) {
+				t.Fatalf("%s row %q\n%s", label, r, out)
+			}
+		}
+	}
+}
