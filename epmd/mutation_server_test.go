@@ -284,7 +284,9 @@ func TestOpenConnsAndFDOfAPipe(t *testing.T) {
 			t.Fatalf("OpenConns = %d before any connection", n)
 		}
 		reg := l.dial()
-		go func() { _, _ = reg.Write(epmd.AppendFrame(nil, &epmd.Alive2Req{PortNo: 7, NodeType: 'M', HighVsn: 6, LowVsn: 5, Name: "p"})) }()
+		go func() {
+			_, _ = reg.Write(epmd.AppendFrame(nil, &epmd.Alive2Req{PortNo: 7, NodeType: 'M', HighVsn: 6, LowVsn: 5, Name: "p"}))
+		}()
 		reply := make([]byte, 6)
 		if _, err := reg.Read(reply); err != nil {
 			t.Fatal(err)
