@@ -98,6 +98,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	nextID    atomic.Uint64
 	tableOnce sync.Once
+	keptConns keptConns
 	growAt    atomic.Int64 // descriptor number that triggers growAhead
 	growing   atomic.Bool
 	ctx       context.Context
@@ -151,6 +152,7 @@ type Conn struct {
 	release       func()
 	kept          bool
 	closed        atomic.Bool
+	watched       atomic.Bool // handed to the server's keptConns
 }
 
 // SetPacketTimeout sets how long the connection may stay idle while its
@@ -192,7 +194,11 @@ func (c *Conn) close() error {
 	if c.s != nil && c.s.logLevels[2] && !c.s.isClosing() {
 		c.s.log.LogAttrs(context.Background(), LevelDebug2, msgConnClose, slog.Int("fd", c.FD))
 	}
-	return c.nc.Close()
+	err := c.nc.Close()
+	if c.watched.Load() {
+		c.s.unwatchKept(c) // closed from outside: end its registration
+	}
+	return err
 }
 
 // IsLocalPeer applies the C epmd's locality rule to a connection's
@@ -414,8 +420,13 @@ func (s *Server) OpenConns() int {
 }
 
 func (s *Server) serveConn(c *Conn) {
-	defer s.untrack(c)
-	defer func() { _ = c.close() }()
+	watched := false
+	defer func() {
+		if !watched {
+			_ = c.close()
+			s.untrack(c)
+		}
+	}()
 	s.logConnOpen(c)
 	w := &connWriter{s: s, c: c}
 	s.handler.ServeEPMD(s.ctx, w, &Request{Kind: KindAccept, Conn: c, Registry: s.reg})
@@ -447,7 +458,17 @@ func (s *Server) serveConn(c *Conn) {
 		return
 	}
 	// A registration connection: anything that happens on it (data, EOF,
-	// error) ends it and its registration.
+	// error) ends it and its registration. The server's epoll watcher
+	// waits for that without a goroutine; when it cannot, this one waits.
+	if watched = s.watchKept(c); watched {
+		return
+	}
+	s.endKept(c)
+}
+
+// endKept waits until anything happens on a registration connection (at
+// once when the watcher saw it happen), then ends its registration.
+func (s *Server) endKept(c *Conn) {
 	_ = c.nc.SetReadDeadline(time.Time{})
 	// One byte is enough to end it; a registration must not hold a read
 	// buffer for its lifetime.
@@ -613,6 +634,7 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		_ = c.close()
 	}
+	s.stopKept()
 	return nil
 }
 
