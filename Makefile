@@ -60,16 +60,22 @@ scenarios: build fixtures
 otp-suite: deps build
 	bash cmd/chaos-epmd/testdata/otp-epmd-suite.sh $(BIN)
 
-## bench: micro-benchmarks (codec, registry, handler chain, injector), then the
-## A/B load comparison of the C epmd and chaos-epmd (1000 nodes, 4 clients)
+## bench: micro-benchmarks (codec, registry, handler chain, injector), then
+## the load comparison (1000 nodes, 4 clients) of the C epmd, chaos-epmd and,
+## when its source is there, nullepmd: the machine's ceiling (NULLEPMD_SRC)
+bench: NULLEPMD_SRC ?= $(wildcard ../shared/tools/nullepmd/nullepmd.c)
 bench: build deps
 	mkdir -p build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./epmd/ ./faults/ | tee build/bench-micro.txt
-	$(GO) run ./cmd/epmd-bench -benchout build/bench-epmd.txt $(BENCHFLAGS)
+	$(if $(NULLEPMD_SRC),cc -O2 -Wall -o build/nullepmd $(NULLEPMD_SRC))
+	$(GO) run ./cmd/epmd-bench -target 'C=epmd -port 14369 -relaxed_command_check' \
+	  $(if $(NULLEPMD_SRC),-target 'null=build/nullepmd -port 14371') \
+	  -target 'chaos=$(BIN) -port 14370 -relaxed_command_check' \
+	  -ref C $(if $(NULLEPMD_SRC),-ref null) -benchout build/bench-epmd.txt $(BENCHFLAGS)
 
 ## bench-scale: 19,900 registrations held by one chaos-epmd process
 bench-scale: build
-	$(GO) run ./cmd/epmd-bench -target 'chaos=$(BIN) -port 14380' -nodes 19900 -clients 4 -workers 4 -rounds 1 -phases register,names,port_please -names-count 40 -pp-count 4000 -v
+	$(GO) run ./cmd/epmd-bench -target 'chaos=$(BIN) -port 14380' -nodes 19900 -clients 4 -workers 4 -rounds 1 -warmup=false -phases register,names,port_please -names-count 40 -pp-count 4000 -v $(BENCHFLAGS)
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 fuzz:
