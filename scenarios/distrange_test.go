@@ -38,8 +38,9 @@ var _ = Describe("inet_dist_listen_min/max exhaustion", Label("container"), func
 			startDistribution(ctx, n1)
 			extra := func(name string, detached bool) erlangfixtures.ExecResult {
 				GinkgoHelper()
-				args := []string{"erl", "-sname", name, "-start_epmd", "false", "-noshell",
-					"-kernel", "inet_dist_listen_min", "9100", "inet_dist_listen_max", "9102"}
+				// e2 and e3 start at once: each with the cookie (see cookie).
+				args := append([]string{"erl", "-sname", name, "-start_epmd", "false", "-noshell",
+					"-kernel", "inet_dist_listen_min", "9100", "inet_dist_listen_max", "9102"}, cookie...)
 				if detached {
 					args = append(args, "-detached")
 				} else {

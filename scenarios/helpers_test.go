@@ -113,13 +113,21 @@ func registered(ctx context.Context, n *erlangfixtures.Node) func(Gomega) []stri
 	}
 }
 
+// cookie is the -setcookie of every extra erl a spec starts in a container.
+// Without one, erl reads ~/.erlang.cookie, and the first node creates it
+// (auth:create_cookie/1, OTP 25 and 27: open, write, close, then chmod
+// 0400): a second node starting meanwhile reads it empty and dies with
+// {case_clause,eof} in auth:read_cookie/2 (seen in an erl_crash.dump of the
+// flake hunt), or finds it still 0644 ("must be accessible by owner only").
+// A race between two erls over a file, not an epmd behaviour.
+var cookie = []string{"-setcookie", erlangfixtures.DefaultCookie}
+
 // startSecondNode starts another node, name@<host of n>, detached in n's
 // container (erl -detached, the fixture's cookie) and waits until it is
 // registered with that container's epmd.
 func startSecondNode(ctx context.Context, n *erlangfixtures.Node, name string) {
 	GinkgoHelper()
-	res, err := n.Exec(ctx, []string{"erl", "-sname", name, "-start_epmd", "false", "-detached", "-noshell",
-		"-setcookie", erlangfixtures.DefaultCookie}, "HOME=/root")
+	res, err := n.Exec(ctx, append([]string{"erl", "-sname", name, "-start_epmd", "false", "-detached", "-noshell"}, cookie...), "HOME=/root")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(res.ExitCode).To(Equal(0), res.Output)
 	Eventually(ctx, registered(ctx, n)).Should(ContainElement(name))

@@ -54,7 +54,8 @@ var _ = Describe("Custom epmd ports", Label("container"), func() {
 			startDistribution(ctx, n1)
 			twin := func(port int) erlangfixtures.ExecResult {
 				GinkgoHelper()
-				res, err := n1.Exec(ctx, []string{"erl", "-sname", "twin", "-detached", "-noshell"},
+				// Two twins start at once: each with the cookie (see cookie).
+				res, err := n1.Exec(ctx, append([]string{"erl", "-sname", "twin", "-detached", "-noshell"}, cookie...),
 					"HOME=/root", fmt.Sprintf("ERL_EPMD_PORT=%d", port))
 				Expect(err).NotTo(HaveOccurred())
 				return res
@@ -68,7 +69,7 @@ var _ = Describe("Custom epmd ports", Label("container"), func() {
 				return res.Output
 			}).Should(MatchRegexp(`^epmd: up and running on port 5001 with data:\nname twin at port \d+\n$`))
 			By("a third twin on the default port is refused by name")
-			res, err := n1.Exec(ctx, []string{"erl", "-sname", "twin", "-noshell", "-eval", "halt()."}, "HOME=/root")
+			res, err := n1.Exec(ctx, append([]string{"erl", "-sname", "twin", "-noshell", "-eval", "halt()."}, cookie...), "HOME=/root")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(res.ExitCode).To(Equal(1))
 			Expect(res.Output).To(ContainSubstring("the name twin@n1 seems to be in use by another Erlang node"))
