@@ -2,6 +2,7 @@ package epmd
 
 import (
 	"errors"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -10,23 +11,22 @@ import (
 // the server's own, as the C epmd's select() does, instead of one
 // goroutine blocked in Read per registration: a registration then holds
 // no goroutine stack (4–8 KiB each, most of a registration's memory).
-// When anything happens on a connection (data, EOF, error), or the server
-// closes it, a goroutine ends it as a waiting one would have.
+// The epoll instance is itself waited on through Go's poller, so it holds
+// no thread either. When anything happens on a connection (data, EOF,
+// error), or the server closes it, a goroutine ends it as a waiting one
+// would have.
 type keptConns struct {
 	mu      sync.Mutex
 	started bool // the epoll instance and its loop exist
 	off     bool // cannot watch (no epoll) or stopped: callers wait themselves
+	ep      *os.File
 	epfd    int
-	wake    [2]int // a pipe; a byte on it stops the loop
 	conns   map[uint64]*Conn
 }
 
 // keptEvents are the events that end a registration connection. Each
 // connection is reported once (EPOLLONESHOT).
 const keptEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
-
-// wakeID is the epoll data of the wake pipe; connection IDs start at 1.
-const wakeID = 0
 
 func epollData(id uint64) syscall.EpollEvent {
 	return syscall.EpollEvent{Events: keptEvents, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
@@ -77,53 +77,52 @@ func (s *Server) startKept() bool {
 	if err != nil {
 		return false
 	}
-	if err := syscall.Pipe2(k.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		syscall.Close(epfd)
 		return false
 	}
-	ev := epollData(wakeID)
-	ev.Events = syscall.EPOLLIN
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, k.wake[0], &ev); err != nil {
-		syscall.Close(epfd)
-		syscall.Close(k.wake[0])
-		syscall.Close(k.wake[1])
+	// A non-blocking descriptor: Go's poller waits for it to be readable
+	// (the instance has events ready) without a thread of its own.
+	ep := os.NewFile(uintptr(epfd), "epmd registrations")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
 		return false
 	}
 	s.mu.Lock()
 	select {
 	case <-s.done:
 		s.mu.Unlock()
-		syscall.Close(epfd)
-		syscall.Close(k.wake[0])
-		syscall.Close(k.wake[1])
+		ep.Close()
 		return false
 	default:
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	k.epfd, k.started = epfd, true
+	k.ep, k.epfd, k.started = ep, epfd, true
 	k.conns = make(map[uint64]*Conn)
-	go s.keptLoop()
+	go s.keptLoop(rc)
 	return true
 }
 
-// keptLoop ends each connection something happened on, until stopKept.
-func (s *Server) keptLoop() {
+// keptLoop ends each connection something happened on, until stopKept
+// closes the epoll instance.
+func (s *Server) keptLoop(rc syscall.RawConn) {
 	defer s.wg.Done()
 	k := &s.keptConns
 	var evs [64]syscall.EpollEvent
 	for {
-		n, err := syscall.EpollWait(k.epfd, evs[:], -1)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		stop := err != nil
+		n := 0
+		var werr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, werr = syscall.EpollWait(int(fd), evs[:], 0)
+			if errors.Is(werr, syscall.EINTR) {
+				n, werr = 0, nil
+			}
+			return n > 0 || werr != nil
+		})
 		for i := range max(n, 0) {
 			id := epollID(&evs[i])
-			if id == wakeID {
-				stop = true
-				continue
-			}
 			k.mu.Lock()
 			c := k.conns[id]
 			delete(k.conns, id)
@@ -132,7 +131,7 @@ func (s *Server) keptLoop() {
 				go s.finishKept(c)
 			}
 		}
-		if stop {
+		if err != nil || werr != nil {
 			k.mu.Lock()
 			k.off = true
 			// Whatever is still watched waits in a goroutine of its own.
@@ -140,9 +139,6 @@ func (s *Server) keptLoop() {
 				delete(k.conns, id)
 				go s.finishKept(c)
 			}
-			syscall.Close(k.epfd)
-			syscall.Close(k.wake[0])
-			syscall.Close(k.wake[1])
 			k.mu.Unlock()
 			return
 		}
@@ -178,6 +174,6 @@ func (s *Server) stopKept() {
 	defer k.mu.Unlock()
 	if k.started && !k.off {
 		k.off = true
-		_, _ = syscall.Write(k.wake[1], []byte{1})
+		_ = k.ep.Close()
 	}
 }
