@@ -46,6 +46,8 @@ type config struct {
 	// chaos holds the fault-injection flags (faults.go); nil when none
 	// was given.
 	chaos *chaosConfig
+	// staging holds -takeover, -handback and -for (staging.go).
+	staging stagingConfig
 }
 
 // envDaemonChild marks the re-executed child of -daemon.
@@ -69,6 +71,8 @@ func parseArgs(args []string, getenv func(string) (string, bool)) (*config, erro
 	if _, ok := getenv(envDaemonChild); ok {
 		c.daemonChild = true
 	}
+	// The chaos flags' variables, reported only when the daemon runs.
+	envErr := applyChaosEnv(c, getenv)
 	seconds := func(i int, dst *time.Duration) error {
 		if i+1 >= len(args) {
 			return errUsage
@@ -89,6 +93,12 @@ func parseArgs(args []string, getenv func(string) (string, bool)) (*config, erro
 	}
 	for i := 0; i < len(args); i++ {
 		if n, err := chaosArg(c, args, i); err != nil {
+			return nil, err
+		} else if n > 0 {
+			i += n - 1
+			continue
+		}
+		if n, err := stagingArg(c, args, i); err != nil {
 			return nil, err
 		} else if n > 0 {
 			i += n - 1
@@ -164,6 +174,12 @@ func parseArgs(args []string, getenv func(string) (string, bool)) (*config, erro
 		default:
 			return nil, errUsage
 		}
+	}
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := checkStaging(c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

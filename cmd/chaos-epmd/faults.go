@@ -57,6 +57,9 @@ func (e *chaosError) Error() string {
 	if errors.As(e.err, &se) && e.flag == "-fault" {
 		return "chaos-epmd: -" + se.Error()
 	}
+	if e.value == "" {
+		return fmt.Sprintf("chaos-epmd: %s: %v", e.flag, e.err)
+	}
 	return fmt.Sprintf("chaos-epmd: %s %q: %v", e.flag, e.value, e.err)
 }
 
@@ -220,12 +223,18 @@ func startAdmin(c *config, inj *faults.Injector, srv *epmd.Server, logger *slog.
 		return nil, fmt.Errorf("-admin %q: %w", c.chaos.admin, err)
 	}
 	hs := &http.Server{
-		Handler:           &faults.Admin{Injector: inj, Server: srv, Token: token},
+		Handler: &faults.Admin{Injector: inj, Server: srv, Token: token, OnStop: func() {
+			// As SIGTERM: the server closes, then -handback runs.
+			logger.LogAttrs(context.Background(), epmd.LevelAlways, "stop requested over the admin api")
+			_ = srv.Close()
+		}},
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), epmd.LevelDebug1),
 	}
 	go func() { _ = hs.Serve(l) }()
-	logger.LogAttrs(context.Background(), epmd.LevelDebug1, "admin api", slog.String("addr", l.Addr().String()))
+	// At level 0: whoever started the daemon (erl, systemd) passed no -d,
+	// and the operator needs the address (with :0, the port chosen).
+	logger.LogAttrs(context.Background(), epmd.LevelAlways, "admin api", slog.String("addr", l.Addr().String()))
 	return func() { _ = hs.Close() }, nil
 }
 

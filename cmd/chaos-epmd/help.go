@@ -41,13 +41,30 @@ Chaos options
         Cap the for= of every fault, from the command line or the
         admin API: one without for=, or with a longer one, gets
         for=DUR (shown in ctl list). For shared hosts.
+    -for DUR
+        End the run after DUR, as SIGTERM and ctl stop do (with
+        -handback, the epmd taken over is restarted then).
+    -takeover
+        Replace the epmd listening on the port (found through
+        /proc; it must answer NAMES): record its executable,
+        arguments and environment, stop it (SIGTERM), listen at
+        once, and log each of its nodes as it registers again
+        (OTP 24 and later do within about 2 s). Refuses a holder
+        that is not an epmd or cannot be signalled.
+    -handback
+        With -takeover: when the run ends, restart the recorded
+        epmd as it was started, and log each node as it registers
+        with it again; exit 1 if it cannot be restarted.
     -log-format c|text|json
         Format of the log, on stderr or, with -daemon, syslog
         (default c: the C epmd's texts; json for log collectors).
     -version
         Print the module version and VCS commit it was built from,
         and exit 0.
+`
 
+// chaosUsageSelectors follows the environment variables.
+const chaosUsageSelectors = `
 Selectors (any kind; all optional)
     req=alive2|port_please|names|dump|kill|stop|accept
     node=GLOB   peer=CIDR   p=0.25 (probability)
@@ -56,6 +73,27 @@ Selectors (any kind; all optional)
 
 Fault kinds
 `
+
+// envUsage lists the environment variables of the chaos flags (chaosEnv),
+// for when erl or systemd starts chaos-epmd and passes no flags.
+func envUsage() string {
+	var b strings.Builder
+	b.WriteString("\nEnvironment (when nobody passes flags: erl, systemd; a flag wins)\n")
+	for _, e := range chaosEnv {
+		fmt.Fprintf(&b, "    %-26s %s", e.name, e.flag)
+		if e.list {
+			b.WriteString(", specs separated by \";\" or new lines,\n" +
+				"                               installed before those of -fault")
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "    %-26s %s\n", envAdminToken, "-admin-token")
+	b.WriteString("    ERL_EPMD_PORT, ERL_EPMD_ADDRESS, ERL_EPMD_RELAXED_COMMAND_CHECK\n" +
+		"                               as for the C epmd\n" +
+		"    -takeover and -handback have none: stopping a host's epmd is\n" +
+		"    asked for on the command line, never inherited.\n")
+	return b.String()
+}
 
 // chaosUsageTail follows the fault kinds.
 const chaosUsageTail = `
@@ -72,6 +110,8 @@ Control subcommand (talks to -admin)
 func chaosUsage() string {
 	var b strings.Builder
 	b.WriteString(chaosUsageHead)
+	b.WriteString(envUsage())
+	b.WriteString(chaosUsageSelectors)
 	for _, k := range faults.Catalogue() {
 		fmt.Fprintf(&b, "    %s\n        %s\n        e.g. %s\n", k.Syntax, k.Summary, k.Example)
 	}

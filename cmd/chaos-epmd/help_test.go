@@ -90,6 +90,19 @@ func TestHelp(t *testing.T) {
 			"\n    -admin HOST:PORT\n",
 			"\n    -admin-token TOKEN\n",
 			"\n    -log-format c|text|json\n",
+			"\n    -for DUR\n",
+			"\n    -takeover\n",
+			"\n    -handback\n",
+			"\nEnvironment (when nobody passes flags: erl, systemd; a flag wins)\n" +
+				"    CHAOS_EPMD_FAULTS          -fault, specs separated by \";\" or new lines,\n" +
+				"                               installed before those of -fault\n" +
+				"    CHAOS_EPMD_FAULTS_FILE     -faults-file\n" +
+				"    CHAOS_EPMD_SEED            -seed\n" +
+				"    CHAOS_EPMD_ADMIN           -admin\n" +
+				"    CHAOS_EPMD_MAX_FAULT_FOR   -max-fault-for\n" +
+				"    CHAOS_EPMD_FOR             -for\n" +
+				"    CHAOS_EPMD_LOG_FORMAT      -log-format\n" +
+				"    CHAOS_EPMD_ADMIN_TOKEN     -admin-token\n",
 			"\n    -version\n",
 			"\nSelectors (any kind; all optional)\n    req=alive2|port_please|names|dump|kill|stop|accept\n",
 			"\n    chaos-epmd ctl [-admin HOST:PORT] [-token TOKEN] COMMAND\n",

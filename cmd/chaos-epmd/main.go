@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
@@ -208,15 +209,23 @@ func serve(c *config, stderr io.Writer) int {
 
 	var ls []net.Listener
 	var err error
+	var tk *takeover
 	logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgListening, slog.Int("port", c.port))
-	if c.systemd {
+	switch {
+	case c.systemd:
 		ls, err = systemdListeners()
-	} else {
+	case c.staging.takeover:
+		tk, ls, err = takeOver(context.Background(), realProc, c, logger)
+	default:
 		ls, err = epmd.Listen(context.Background(), c.address, c.port, logger)
 	}
 	if err != nil {
 		daemonReady(false)
-		if errors.Is(err, epmd.ErrAddrInUse) {
+		if errors.Is(err, errTakeover) {
+			logger.LogAttrs(context.Background(), epmd.LevelAlways, "chaos-epmd: "+err.Error())
+			return 1
+		}
+		if errors.Is(err, epmd.ErrAddrInUse) && tk == nil {
 			return 0
 		}
 		logger.LogAttrs(context.Background(), epmd.LevelAlways, err.Error())
@@ -247,11 +256,27 @@ func serve(c *config, stderr io.Writer) int {
 	if c.daemon {
 		signal.Ignore(syscall.SIGHUP)
 	}
+	if d := c.staging.runFor; d > 0 {
+		end := time.AfterFunc(d, func() {
+			logger.LogAttrs(context.Background(), epmd.LevelAlways, "run time over", slog.Duration("for", d))
+			_ = srv.Close()
+		})
+		defer end.Stop()
+	}
+	if tk != nil {
+		go tk.watch(srv, logger)
+	}
 	err = srv.ServeAll(ls)
 	status := 0
 	if !errors.Is(err, epmd.ErrServerKilled) && !errors.Is(err, epmd.ErrServerClosed) {
 		logger.LogAttrs(context.Background(), epmd.LevelAlways, "serve", slog.Any("err", err))
 		status = 1
+	}
+	if tk != nil && c.staging.handback {
+		_ = srv.Close() // every registration connection, so the nodes go back
+		if s := tk.handBack(realProc, c, logger); s != 0 {
+			status = s
+		}
 	}
 	if c.systemd {
 		sdNotify(fmt.Sprintf("STATUS=Exited.\nERRNO=%d", status))

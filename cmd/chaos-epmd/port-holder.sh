@@ -20,7 +20,9 @@ while [ $# -gt 0 ]; do
 		if [ $# -ge 2 ]; then port=$2; shift; fi ;;
 	-names | -started | -dump | -kill | -stop | -systemd | -h | -help | --help | -version)
 		exit 0 ;; # a client command, or sockets from systemd: no port taken here
-	-address | -packet_timeout | -delay_accept | -delay_write | -fault | -faults-file | -seed | -admin | -admin-token | -log-format)
+	-takeover)
+		exit 0 ;; # chaos-epmd replaces the holder itself, or refuses saying why
+	-address | -packet_timeout | -delay_accept | -delay_write | -fault | -faults-file | -seed | -admin | -admin-token | -log-format | -max-fault-for | -for)
 		if [ $# -ge 2 ]; then shift; fi ;;
 	esac
 	shift
