@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/chaos-epmd
 PORT      ?= $(or $(ERL_EPMD_PORT),4369)
 FUZZTIME  ?= 30s
-APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev chromium
+APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev chromium systemd
 # The scenarios' chaos-epmd: the static binary built here, not one per process.
 export CHAOS_EPMD_BINARY := $(CURDIR)/$(BIN)
 
