@@ -239,10 +239,11 @@ func TestParsePort2RespEdges(t *testing.T) {
 
 func TestParseNamesLines(t *testing.T) {
 	tests := []struct {
-		name    string
-		text    string
-		want    []epmd.NameEntry
-		wantErr error
+		name     string
+		text     string
+		want     []epmd.NameEntry
+		wantErr  error
+		wantText string
 	}{
 		{name: "empty", text: ""},
 		{name: "two lines", text: "name a at port 1\nname b c at port 22\n",
@@ -254,12 +255,17 @@ func TestParseNamesLines(t *testing.T) {
 		{name: "no name prefix", text: "nam a at port 1\n", wantErr: epmd.ErrMalformed},
 		{name: "no at port", text: "name a at 1\n", wantErr: epmd.ErrMalformed},
 		{name: "port not a number", text: "name a at port x\n", wantErr: epmd.ErrMalformed},
+		{name: "empty node name", text: "name  at port 5\n", want: []epmd.NameEntry{{Name: "", Port: 5}}},
+		{name: "empty line", text: "\n", wantErr: epmd.ErrMalformed, wantText: `NAMES line "": malformed message`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := epmd.ParseNames([]byte(tt.text))
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("ParseNames(%q) error = %v, want %v", tt.text, err, tt.wantErr)
+			}
+			if tt.wantText != "" && err.Error() != tt.wantText {
+				t.Errorf("ParseNames(%q) error %q, want %q", tt.text, err, tt.wantText)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParseNames(%q) = %v, want %v", tt.text, got, tt.want)
