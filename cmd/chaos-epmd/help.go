@@ -83,7 +83,8 @@ func envUsage() string {
 		fmt.Fprintf(&b, "    %-26s %s", e.name, e.flag)
 		if e.list {
 			b.WriteString(", specs separated by \";\" or new lines,\n" +
-				"                               installed before those of -fault")
+				"                               installed before those of -fault\n" +
+				"                               (phantom=a:1;b:2 keeps its \";\")")
 		}
 		b.WriteString("\n")
 	}

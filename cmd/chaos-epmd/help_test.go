@@ -96,6 +96,7 @@ func TestHelp(t *testing.T) {
 			"\nEnvironment (when nobody passes flags: erl, systemd; a flag wins)\n" +
 				"    CHAOS_EPMD_FAULTS          -fault, specs separated by \";\" or new lines,\n" +
 				"                               installed before those of -fault\n" +
+				"                               (phantom=a:1;b:2 keeps its \";\")\n" +
 				"    CHAOS_EPMD_FAULTS_FILE     -faults-file\n" +
 				"    CHAOS_EPMD_SEED            -seed\n" +
 				"    CHAOS_EPMD_ADMIN           -admin\n" +

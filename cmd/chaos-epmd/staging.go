@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
 // stagingConfig is the part of the command line that bounds a run and
@@ -91,7 +93,7 @@ func applyChaosEnv(c *config, getenv func(string) (string, bool)) error {
 		}
 		values := []string{v}
 		if e.list {
-			values = strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == '\n' || r == '\r' })
+			values = splitSpecs(v)
 		}
 		for _, v := range values {
 			if e.list {
@@ -105,6 +107,26 @@ func applyChaosEnv(c *config, getenv func(string) (string, bool)) error {
 		}
 	}
 	return nil
+}
+
+// splitSpecs splits a list of fault specs at new lines and at ';'. A
+// NAME:PORT piece that does not start with a fault kind continues the
+// spec before it: phantom=a:1;b:2 keeps its own ';'.
+func splitSpecs(v string) []string {
+	var specs []string
+	for line := range strings.Lines(v) {
+		start := len(specs)
+		for piece := range strings.SplitSeq(strings.TrimRight(line, "\r\n"), ";") {
+			kind, _, _ := strings.Cut(piece, "=")
+			kind, _, _ = strings.Cut(kind, ",")
+			if len(specs) > start && strings.Contains(piece, ":") && !slices.ContainsFunc(faults.Catalogue(), func(k faults.KindDoc) bool { return k.Name == strings.TrimSpace(kind) }) {
+				specs[len(specs)-1] += ";" + piece
+				continue
+			}
+			specs = append(specs, piece)
+		}
+	}
+	return specs
 }
 
 // envArg applies one value of a variable as its flag would be.

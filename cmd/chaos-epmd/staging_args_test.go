@@ -48,6 +48,8 @@ func TestStagingFlagsAndEnvironment(t *testing.T) {
 		{name: "takeover alone", args: []string{"-takeover"}, staging: stagingConfig{takeover: true}},
 		{name: "faults from the environment, ; and new lines", env: env("CHAOS_EPMD_FAULTS", "drop,req=names; delay_write=2\nhang,node=a*\n"),
 			specs: []string{"drop,req=names", "delay_write=2", "hang,node=a*"}},
+		{name: "a ; inside a spec stays", env: env("CHAOS_EPMD_FAULTS", "phantom=ghost:4711;spook:4712;drop,req=names;phantom=2"),
+			specs: []string{"phantom=ghost:4711;spook:4712", "drop,req=names", "phantom=2"}},
 		{name: "environment faults before command-line faults", args: []string{"-fault", "reset"}, env: env("CHAOS_EPMD_FAULTS", "drop"),
 			specs: []string{"drop", "reset"}},
 		{name: "every scalar from the environment",
