@@ -20,7 +20,9 @@ var chaosBuild struct {
 // ChaosEpmdBinary returns the path of a static chaos-epmd binary for containers:
 // $CHAOS_EPMD_BINARY when set (relative to the module root unless absolute; it
 // must be static, CGO_ENABLED=0), else built once per process from the module
-// tree (CGO_ENABLED=0 go build ./cmd/chaos-epmd) into [CacheDir]/bin.
+// tree (CGO_ENABLED=0 go build ./cmd/chaos-epmd) into [CacheDir]/bin; outside
+// it, by package path from the working directory's module, which requires this
+// one (go build github.com/chaos-epmd/chaos-epmd/cmd/chaos-epmd).
 func ChaosEpmdBinary(ctx context.Context) (string, error) {
 	chaosBuild.Lock()
 	defer chaosBuild.Unlock()
@@ -48,7 +50,7 @@ func buildChaosEpmd(ctx context.Context) (string, error) {
 	}
 	root, err := ModuleRoot()
 	if err != nil {
-		return "", fmt.Errorf("build chaos-epmd: %w", err)
+		return buildChaosEpmdPackage(ctx) // from a module that requires this one
 	}
 	cache, err := CacheDir()
 	if err != nil {

@@ -2,10 +2,11 @@ package erlangfixtures
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
-	_ "embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,29 +24,78 @@ import (
 	"github.com/moby/moby/client"
 )
 
+// This file is the image machinery shared by every subject. A subject is
+// described in a file of its own: an OTP release (otp25.go, otp27.go,
+// otp29.go: [Release] constant and [ReleaseInfo]) or an application on each
+// release (elixir.go, rabbitmq.go: an [*Application]). Adding one is adding
+// that file.
+//
+// A build goes suite by suite, the suites in parallel: debootstrap
+// --variant=minbase with erlang-base once per suite (the base), then each
+// missing image of the suite from a copy of the base (the OTP image from the
+// base itself), applications with apt-get install in a chroot, all trimmed and
+// imported into the engine in parallel. Downloaded packages are kept per suite
+// in the cache directory, so a rebuild downloads nothing.
+
 // Release is a Debian release whose erlang-base package gives an image its OTP
-// version. The zero value means the default, [OTP25].
+// version. The zero value means the default, [OTP25]. Each release is
+// described in a file of its own (otp25.go, ...).
 type Release string
 
-// The releases the fixtures build images for.
-const (
-	OTP25 Release = "bookworm" // Debian 12, erlang-base 1:25.x
-	OTP27 Release = "trixie"   // Debian 13, erlang-base 1:27.x
-)
+// ReleaseInfo describes a release: what defineRelease records about it.
+type ReleaseInfo struct {
+	OTP int // the OTP major version of its erlang-base
+	// ErlangBase is the erlang-base version the release shipped when its file
+	// was written (documentation; the images test compares it).
+	ErlangBase string
+	// Testing marks a suite whose packages still move (Debian testing): the
+	// images test then checks only the OTP major version.
+	Testing bool
+	// Script is the debootstrap script to use when the installed debootstrap
+	// has none for the suite (e.g. "sid" for a suite newer than it).
+	Script string
+}
 
-// Releases lists every release the fixtures know, default first.
-func Releases() []Release { return []Release{OTP25, OTP27} }
+var releases = map[Release]ReleaseInfo{}
 
-// OTP returns the OTP major version the release ships, or 0 when unknown.
-func (r Release) OTP() int {
-	switch r.orDefault() {
-	case OTP25:
-		return 25
-	case OTP27:
-		return 27
+// defineRelease records a release; each release's file calls it once in a
+// package-level declaration.
+func defineRelease(r Release, info ReleaseInfo) Release {
+	if _, dup := releases[r]; dup || info.OTP == 0 {
+		panic("erlangfixtures: bad or duplicate release " + string(r))
+	}
+	releases[r] = info
+	return r
+}
+
+// Releases lists every release the fixtures know, default first, then by OTP
+// version.
+func Releases() []Release {
+	rs := make([]Release, 0, len(releases))
+	for r := range releases {
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b Release) int {
+		if a == OTP25 || b == OTP25 {
+			return boolOrder(b == OTP25) - boolOrder(a == OTP25)
+		}
+		return cmp.Compare(a.OTP(), b.OTP())
+	})
+	return rs
+}
+
+func boolOrder(b bool) int {
+	if b {
+		return 1
 	}
 	return 0
 }
+
+// OTP returns the OTP major version the release ships, or 0 when unknown.
+func (r Release) OTP() int { return releases[r.orDefault()].OTP }
+
+// Info returns what the release's file says about it (zero when unknown).
+func (r Release) Info() ReleaseInfo { return releases[r.orDefault()] }
 
 func (r Release) orDefault() Release {
 	if r == "" {
@@ -57,31 +108,175 @@ func (r Release) orDefault() Release {
 // ("25", "otp25", "OTP-27").
 func ParseRelease(s string) (Release, error) {
 	t := strings.TrimPrefix(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "otp"), "-")
+	var want []string
 	for _, r := range Releases() {
 		if t == string(r) || t == fmt.Sprint(r.OTP()) {
 			return r, nil
 		}
+		want = append(want, fmt.Sprintf("%s (%d)", r, r.OTP()))
 	}
-	return "", fmt.Errorf("unknown release %q: want one of bookworm (25), trixie (27)", s)
+	return "", fmt.Errorf("unknown release %q: want one of %s", s, strings.Join(want, ", "))
 }
 
-// imagePackages are installed on top of debootstrap's minbase variant. erlang-base
-// carries erl, erlc, epmd, the compiler (the agent is compiled at boot) and
-// depends on procps. Keep this list minimal: every node starts from it.
-var imagePackages = []string{"erlang-base"}
+// An Application is a Debian-packaged Erlang application the fixtures image on
+// every release: the release's OTP image plus the application's packages. Its
+// images are node images too (erl, /bin/sh and awk are there), so [Run] with
+// [WithApplication] starts the usual node whose container can run the
+// application's commands. Each application is described in a file of its own
+// (elixir.go, rabbitmq.go).
+type Application struct {
+	// Name is the image repository's last part (chaos-epmd/NAME) and the name
+	// [ParseImage] knows it by.
+	Name string
+	// Packages are installed with apt-get install --no-install-recommends in
+	// a chroot of the release's base (policy-rc.d denies every service start).
+	Packages []string
+	// Versions is the upstream version of the main package each release
+	// shipped when the file was written (documentation; the images test
+	// compares it).
+	Versions map[Release]string
+	// VersionCommand prints the application's version in its image
+	// (checked by the images test against Versions).
+	VersionCommand []string
+	// Env is added to the image's environment (KEY=VALUE).
+	Env []string
+	// Command starts the application: the image's CMD.
+	Command []string
+	// Cookie is the file the application reads its Erlang cookie from.
+	Cookie string
+	// AfterInstall is shell run in the chroot after the packages are
+	// installed (POSIX sh, set -e).
+	AfterInstall string
+}
+
+var applications = map[string]*Application{}
+
+// defineApplication records an application; each application's file calls it
+// once in a package-level declaration.
+func defineApplication(a *Application) *Application {
+	if _, dup := applications[a.Name]; dup || a.Name == "" || len(a.Packages) == 0 {
+		panic("erlangfixtures: bad or duplicate application " + a.Name)
+	}
+	applications[a.Name] = a
+	return a
+}
+
+// Applications lists the applications the fixtures image, by name.
+func Applications() []*Application {
+	as := make([]*Application, 0, len(applications))
+	for _, a := range applications {
+		as = append(as, a)
+	}
+	slices.SortFunc(as, func(a, b *Application) int { return strings.Compare(a.Name, b.Name) })
+	return as
+}
+
+// On returns the application's image on release r.
+func (a *Application) On(r Release) Image { return Image{Release: r.orDefault(), App: a} }
+
+// Image is one image the fixtures build offline from Debian's packages: a
+// release's OTP image (App nil) or an application on a release.
+type Image struct {
+	Release Release
+	App     *Application // nil: erlang-base alone
+}
+
+// OTPImage returns release r's OTP image (erlang-base alone).
+func OTPImage(r Release) Image { return Image{Release: r.orDefault()} }
+
+// Images lists every image the fixtures know: per release, its OTP image,
+// then each application's.
+func Images() []Image {
+	var is []Image
+	for _, r := range Releases() {
+		is = append(is, OTPImage(r))
+		for _, a := range Applications() {
+			is = append(is, a.On(r))
+		}
+	}
+	return is
+}
+
+// String names the image as [ParseImage] reads it: "trixie" or
+// "elixir:trixie".
+func (i Image) String() string {
+	if i.App == nil {
+		return string(i.Release.orDefault())
+	}
+	return i.App.Name + ":" + string(i.Release.orDefault())
+}
+
+// ParseImages reads a comma-separated list of images: "all" (every image),
+// a release ("bookworm", "29": its OTP image), an application ("elixir": on
+// every release) or APP:RELEASE ("rabbitmq:trixie", "elixir:27").
+func ParseImages(list string) ([]Image, error) {
+	var is []Image
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if s == "all" {
+			is = append(is, Images()...)
+			continue
+		}
+		name, rel, hasRel := strings.Cut(s, ":")
+		if a := applications[strings.ToLower(name)]; a != nil {
+			if !hasRel {
+				for _, r := range Releases() {
+					is = append(is, a.On(r))
+				}
+				continue
+			}
+			r, err := ParseRelease(rel)
+			if err != nil {
+				return nil, fmt.Errorf("image %q: %w", s, err)
+			}
+			is = append(is, a.On(r))
+			continue
+		}
+		if hasRel {
+			return nil, fmt.Errorf("image %q: unknown application %q: want one of %s", s, name, appNames())
+		}
+		r, err := ParseRelease(s)
+		if err != nil {
+			return nil, fmt.Errorf("image %q: not an application (%s) nor a release: %w", s, appNames(), err)
+		}
+		is = append(is, OTPImage(r))
+	}
+	return slices.CompactFunc(is, func(a, b Image) bool { return a == b }), nil
+}
+
+func appNames() string {
+	var ns []string
+	for _, a := range Applications() {
+		ns = append(ns, a.Name)
+	}
+	return strings.Join(ns, ", ")
+}
+
+// basePackages are installed on top of debootstrap's minbase variant in every
+// image. erlang-base carries erl, erlc, epmd, the compiler (the agent is
+// compiled at boot) and depends on procps. Keep this list minimal: every node
+// starts from it.
+var basePackages = []string{"erlang-base"}
 
 // imageRecipeVersion is part of the image content hash: bump it when the build
 // steps in this file change in a way that changes the image.
-const imageRecipeVersion = "1"
+const imageRecipeVersion = "2"
+
+// policyRCD denies every service start while packages are installed in a
+// chroot: a postinst that starts its daemon (rabbitmq-server's does) would
+// otherwise start it on the building machine.
+const policyRCD = "#!/bin/sh\nexit 101\n"
 
 // rootfsTrim runs inside the new root file system (chroot) before import.
 const rootfsTrim = `set -e
 apt-get clean
+rm -f /usr/sbin/policy-rc.d
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
   /usr/share/doc/* /usr/share/man/* /usr/share/info/* /var/log/*.log
 `
 
-// ImageRepository is the repository of the images the fixtures build.
+// ImageRepository is the repository of the OTP images; an application's
+// images are in chaos-epmd/NAME.
 const ImageRepository = "chaos-epmd/erlang"
 
 // Labels put on every image, container and network the fixtures create.
@@ -89,19 +284,30 @@ const (
 	LabelFixture = "org.chaos-epmd.fixture" // value "1"
 	LabelSession = "org.chaos-epmd.session" // the creating process's session
 	LabelRelease = "org.chaos-epmd.release" // images: the Debian release
+	LabelApp     = "org.chaos-epmd.app"     // images: the application, if any
 )
 
-// ImageRef returns the content-addressed reference of the image built for r:
-// chaos-epmd/erlang:<release>-otp<N>-<hash>, where the hash covers the release,
-// the package list and the build recipe. The image exists only after
-// [BuildImage] (or `go run ./erlangfixtures/cmd/erlfix images`).
-func ImageRef(r Release) string {
-	r = r.orDefault()
+// Ref returns the image's content-addressed reference:
+// chaos-epmd/erlang:<release>-otp<N>-<hash> for an OTP image,
+// chaos-epmd/<app>:<release>-otp<N>-<hash> for an application's, where the hash
+// covers the release, the packages, the build steps and the image settings.
+// The image exists only after [Image.Build] (or `erlfix images`).
+func (i Image) Ref() string {
+	r := i.Release.orDefault()
 	h := sha256.New()
 	fmt.Fprintf(h, "recipe %s\nrelease %s\nvariant minbase\npackages %s\ntrim\n%s",
-		imageRecipeVersion, r, strings.Join(imagePackages, ","), rootfsTrim)
-	return fmt.Sprintf("%s:%s-otp%d-%s", ImageRepository, r, r.OTP(), hex.EncodeToString(h.Sum(nil))[:12])
+		imageRecipeVersion, r, strings.Join(basePackages, ","), rootfsTrim)
+	repo := ImageRepository
+	if a := i.App; a != nil {
+		repo = "chaos-epmd/" + a.Name
+		fmt.Fprintf(h, "\napp %s\npackages %s\npolicy-rc.d %q\nafter %q\nenv %q\ncmd %q",
+			a.Name, strings.Join(a.Packages, ","), policyRCD, a.AfterInstall, a.Env, a.Command)
+	}
+	return fmt.Sprintf("%s:%s-otp%d-%s", repo, r, r.OTP(), hex.EncodeToString(h.Sum(nil))[:12])
 }
+
+// ImageRef returns the reference of release r's OTP image ([OTPImage](r).Ref()).
+func ImageRef(r Release) string { return OTPImage(r).Ref() }
 
 // BuildOptions tune [BuildImage]. The zero value uses the defaults.
 type BuildOptions struct {
@@ -109,11 +315,11 @@ type BuildOptions struct {
 	// the first Debian archive URI of this machine's apt configuration.
 	Mirror string
 	// CacheDir keeps debootstrap's package cache and the temporary root file
-	// system. Default: [CacheDir].
+	// systems. Default: [CacheDir].
 	CacheDir string
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
-	// Output receives debootstrap's output; nil discards.
+	// Output receives debootstrap's and apt-get's output; nil discards.
 	Output io.Writer
 }
 
@@ -124,102 +330,312 @@ var presentImages sync.Map
 // ErrNeedRoot is returned when building an image needs root (debootstrap).
 var ErrNeedRoot = errors.New("building an image needs root (debootstrap): run `go run ./erlangfixtures/cmd/erlfix images` as root")
 
-// BuildImage makes sure the image for r exists in the Docker engine, building it
-// offline when missing: debootstrap --variant=minbase with erlang-base from the
-// machine's Debian mirror, trimmed, imported as ImageRef(r). It returns the
-// reference and whether it built. Building needs root and takes about a minute;
-// when the image exists it returns at once. Concurrent builds of one release,
-// in this process or others, wait for each other.
+// BuildImage makes sure release r's OTP image exists ([OTPImage](r).Build).
 func BuildImage(ctx context.Context, r Release, o BuildOptions) (ref string, built bool, err error) {
-	r = r.orDefault()
-	if r.OTP() == 0 {
-		return "", false, fmt.Errorf("build image: unknown release %q", r)
+	return OTPImage(r).Build(ctx, o)
+}
+
+// Build makes sure the image exists in the Docker engine, building it offline
+// when missing (see [BuildImages]). It returns the reference and whether it
+// built. When the image exists it returns at once.
+func (i Image) Build(ctx context.Context, o BuildOptions) (ref string, built bool, err error) {
+	res, err := BuildImages(ctx, []Image{i}, o)
+	if len(res) == 1 {
+		ref, built = res[0].Ref, res[0].Built
 	}
-	ref = ImageRef(r)
-	if _, ok := presentImages.Load(ref); ok {
-		return ref, false, nil
-	}
-	defer func() {
-		if err == nil {
-			presentImages.Store(ref, true)
+	return ref, built, err
+}
+
+// BuildResult is what [BuildImages] did for one image.
+type BuildResult struct {
+	Image Image
+	Ref   string
+	Built bool          // false: it was present
+	Took  time.Duration // from the start of the build of its suite to its import
+}
+
+// BuildImages makes sure every image exists in the Docker engine, building the
+// missing ones offline: per Debian suite, in parallel, debootstrap
+// --variant=minbase with erlang-base from the machine's Debian mirror once,
+// then each missing image of the suite derived from it (applications: apt-get
+// install in a chroot of a copy), trimmed and imported. Building needs root.
+// Builds of one suite, in this process or others, wait for each other. The
+// results are in the order of imgs; on error, those that succeeded are there.
+func BuildImages(ctx context.Context, imgs []Image, o BuildOptions) ([]BuildResult, error) {
+	res := make([]BuildResult, len(imgs))
+	bySuite := map[Release][]int{}
+	var suites []Release
+	for k, i := range imgs {
+		i.Release = i.Release.orDefault()
+		if i.Release.OTP() == 0 {
+			return nil, fmt.Errorf("build image: unknown release %q", i.Release)
 		}
-	}()
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		imgs[k] = i
+		res[k] = BuildResult{Image: i, Ref: i.Ref()}
+		if _, ok := presentImages.Load(res[k].Ref); ok {
+			continue
+		}
+		if bySuite[i.Release] == nil {
+			suites = append(suites, i.Release)
+		}
+		bySuite[i.Release] = append(bySuite[i.Release], k)
+	}
+	if len(suites) == 0 {
+		return res, nil
+	}
+	b := &builder{o: o, log: o.Logger}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.o.Output == nil {
+		b.o.Output = io.Discard
 	}
 	cli, err := dockerClient(ctx)
 	if err != nil {
-		return ref, false, err
+		return nil, err
 	}
-	if ok, err := imageExists(ctx, cli, ref); err != nil || ok {
-		return ref, false, err
+	b.cli = cli
+	errs := make([]error, len(suites))
+	var wg sync.WaitGroup
+	var mu sync.Mutex // res
+	for s, r := range suites {
+		wg.Go(func() {
+			errs[s] = b.suite(ctx, r, imgs, bySuite[r], func(k int, built bool, took time.Duration) {
+				mu.Lock()
+				defer mu.Unlock()
+				res[k].Built, res[k].Took = built, took
+			})
+		})
+	}
+	wg.Wait()
+	return res, errors.Join(errs...)
+}
+
+type builder struct {
+	o   BuildOptions
+	log *slog.Logger
+	cli client.APIClient
+}
+
+// suite builds the missing images at indexes ks of imgs, all of release r.
+func (b *builder) suite(ctx context.Context, r Release, imgs []Image, ks []int, done func(k int, built bool, took time.Duration)) error {
+	missing := func() ([]int, error) {
+		var m []int
+		for _, k := range ks {
+			ref := imgs[k].Ref()
+			ok, err := imageExists(ctx, b.cli, ref)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				presentImages.Store(ref, true)
+				continue
+			}
+			m = append(m, k)
+		}
+		return m, nil
+	}
+	todo, err := missing()
+	if err != nil || len(todo) == 0 {
+		return err
 	}
 	if os.Geteuid() != 0 {
-		return ref, false, fmt.Errorf("image %s missing: %w", ref, ErrNeedRoot)
+		return fmt.Errorf("image %s missing: %w", imgs[todo[0]].Ref(), ErrNeedRoot)
 	}
-	cache := o.CacheDir
+	cache := b.o.CacheDir
 	if cache == "" {
 		if cache, err = CacheDir(); err != nil {
-			return ref, false, err
+			return err
 		}
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return ref, false, fmt.Errorf("build image: %w", err)
+		return fmt.Errorf("build image: %w", err)
 	}
 	unlock, err := lockFile(ctx, filepath.Join(cache, "build-"+string(r)+".lock"))
 	if err != nil {
-		return ref, false, err
+		return err
 	}
 	defer unlock()
-	if ok, err := imageExists(ctx, cli, ref); err != nil || ok { // built while we waited
-		return ref, false, err
+	if todo, err = missing(); err != nil || len(todo) == 0 { // built while we waited
+		return err
 	}
+	start := time.Now()
+	debs := filepath.Join(cache, "debs-"+string(r))
+	if err := os.MkdirAll(debs, 0o755); err != nil {
+		return fmt.Errorf("build image: %w", err)
+	}
+	base := filepath.Join(cache, "rootfs-"+string(r))
+	if err := b.debootstrap(ctx, r, base, debs); err != nil {
+		return err
+	}
+	defer os.RemoveAll(base)
+	// Copies first, while the base still has its package lists; the OTP
+	// image, if wanted, is the base itself, trimmed last.
+	roots := make([]string, len(todo))
+	for j, k := range todo {
+		if imgs[k].App == nil {
+			continue
+		}
+		roots[j] = base + "-" + imgs[k].App.Name
+		if err := copyTree(ctx, base, roots[j]); err != nil {
+			return err
+		}
+		defer os.RemoveAll(roots[j])
+	}
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for j, k := range todo {
+		wg.Go(func() {
+			i := imgs[k]
+			root := roots[j]
+			if i.App == nil {
+				root = base
+			} else if errs[j] = b.install(ctx, i, root, debs); errs[j] != nil {
+				return
+			}
+			if errs[j] = b.chroot(ctx, root, "trim "+i.String(), rootfsTrim); errs[j] != nil {
+				return
+			}
+			ref := i.Ref()
+			if errs[j] = importRootfs(ctx, b.cli, root, ref, i); errs[j] != nil {
+				return
+			}
+			presentImages.Store(ref, true)
+			took := time.Since(start)
+			b.log.Info("built", "image", i.String(), "ref", ref, "took", took.Round(time.Millisecond))
+			done(k, true, took)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
 
-	mirror := o.Mirror
+// debootstrap makes the suite's base in dir: minbase with basePackages, with
+// the suite's package lists (for the applications' apt-get).
+func (b *builder) debootstrap(ctx context.Context, r Release, dir, debs string) error {
+	mirror := b.o.Mirror
 	if mirror == "" {
+		var err error
 		if mirror, err = DebianMirror(); err != nil {
-			return ref, false, err
+			return err
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("build image: remove old root: %w", err)
+	}
+	args := []string{"--variant=minbase", "--include=" + strings.Join(basePackages, ","),
+		"--cache-dir=" + debs, string(r), dir, mirror}
+	if s := r.Info().Script; s != "" {
+		if _, err := os.Stat(filepath.Join(debootstrapScripts, string(r))); err != nil {
+			args = append(args, filepath.Join(debootstrapScripts, s))
 		}
 	}
 	start := time.Now()
-	rootfs := filepath.Join(cache, "rootfs-"+string(r))
-	if err := os.RemoveAll(rootfs); err != nil {
-		return ref, false, fmt.Errorf("build image: remove old root: %w", err)
+	b.log.Info("debootstrap", "release", r, "mirror", mirror, "dir", dir)
+	if err := b.run(ctx, "debootstrap "+string(r)+" from "+mirror, exec.CommandContext(ctx, "debootstrap", args...)); err != nil {
+		return err
 	}
-	defer os.RemoveAll(rootfs)
-	debs := filepath.Join(cache, "debs-"+string(r))
-	if err := os.MkdirAll(debs, 0o755); err != nil {
-		return ref, false, fmt.Errorf("build image: %w", err)
-	}
-	log.Info("debootstrap", "release", r, "mirror", mirror, "dir", rootfs)
-	out := o.Output
-	if out == nil {
-		out = io.Discard
-	}
-	tail := &tailBuffer{max: 4096}
-	w := io.MultiWriter(out, tail)
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase",
-		"--include="+strings.Join(imagePackages, ","), "--cache-dir="+debs,
-		string(r), rootfs, mirror)
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Run(); err != nil {
-		return ref, false, fmt.Errorf("debootstrap %s from %s: %w\n%s", r, mirror, err, tail)
-	}
-	trim := exec.CommandContext(ctx, "chroot", rootfs, "/bin/sh", "-c", rootfsTrim)
-	trim.Stdout, trim.Stderr = w, w
-	if err := trim.Run(); err != nil {
-		return ref, false, fmt.Errorf("trim root of %s: %w\n%s", r, err, tail)
-	}
-	log.Info("import", "release", r, "ref", ref, "debootstrap", time.Since(start).Round(time.Millisecond))
-	if err := importRootfs(ctx, cli, rootfs, ref, r); err != nil {
-		return ref, false, err
-	}
-	log.Info("built", "release", r, "ref", ref, "took", time.Since(start).Round(time.Millisecond))
-	return ref, true, nil
+	b.log.Info("base ready", "release", r, "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
-func importRootfs(ctx context.Context, cli client.APIClient, rootfs, ref string, r Release) error {
+const debootstrapScripts = "/usr/share/debootstrap/scripts"
+
+// install adds the application's packages to root, reusing and filling the
+// suite's package cache.
+func (b *builder) install(ctx context.Context, i Image, root, debs string) error {
+	archives := filepath.Join(root, "var/cache/apt/archives")
+	if err := linkDebs(debs, archives); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/sbin/policy-rc.d"), []byte(policyRCD), 0o755); err != nil {
+		return fmt.Errorf("build image %s: %w", i, err)
+	}
+	script := "set -e\napt-get install -y -q --no-install-recommends " + strings.Join(i.App.Packages, " ") + "\n"
+	start := time.Now()
+	if err := b.chroot(ctx, root, "install "+i.String(), script); err != nil {
+		return err
+	}
+	if i.App.AfterInstall != "" {
+		if err := b.chroot(ctx, root, "after install "+i.String(), "set -e\n"+i.App.AfterInstall); err != nil {
+			return err
+		}
+	}
+	b.log.Info("installed", "image", i.String(), "packages", i.App.Packages, "took", time.Since(start).Round(time.Millisecond))
+	return linkDebs(archives, debs)
+}
+
+// chroot runs a shell script in root with a clean environment.
+func (b *builder) chroot(ctx context.Context, root, what, script string) error {
+	cmd := exec.CommandContext(ctx, "chroot", root, "/bin/sh", "-c", script)
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"DEBIAN_FRONTEND=noninteractive", "LANG=C.UTF-8", "HOME=/root"}
+	return b.run(ctx, what, cmd)
+}
+
+// run runs cmd with its output to Options.Output, and its tail in the error.
+func (b *builder) run(ctx context.Context, what string, cmd *exec.Cmd) error {
+	tail := &tailBuffer{max: 4096}
+	w := io.MultiWriter(b.o.Output, tail)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", what, err, tail)
+	}
+	return nil
+}
+
+// copyTree copies the root file system src to dst (cp -a: owners, modes,
+// links, device nodes).
+func copyTree(ctx context.Context, src, dst string) error {
+	if err := os.RemoveAll(dst); err != nil {
+		return fmt.Errorf("build image: remove old root: %w", err)
+	}
+	out, err := exec.CommandContext(ctx, "cp", "-a", "--reflink=auto", src, dst).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("copy %s: %w: %s", src, err, out)
+	}
+	return nil
+}
+
+// linkDebs hard-links (or copies) the .deb files of from that to lacks.
+func linkDebs(from, to string) error {
+	debs, err := filepath.Glob(filepath.Join(from, "*.deb"))
+	if err != nil {
+		return err
+	}
+	for _, f := range debs {
+		dst := filepath.Join(to, filepath.Base(f))
+		if _, err := os.Lstat(dst); err == nil {
+			continue
+		}
+		if err := os.Link(f, dst); err == nil {
+			continue
+		}
+		if err := copyFile(f, dst); err != nil {
+			return fmt.Errorf("package cache: %w", err)
+		}
+	}
+	return nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func importRootfs(ctx context.Context, cli client.APIClient, rootfs, ref string, i Image) error {
 	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", rootfs, "-c", ".")
 	pipe, err := tarCmd.StdoutPipe()
 	if err != nil {
@@ -230,16 +646,26 @@ func importRootfs(ctx context.Context, cli client.APIClient, rootfs, ref string,
 	if err := tarCmd.Start(); err != nil {
 		return fmt.Errorf("import %s: start tar: %w", ref, err)
 	}
+	changes := []string{
+		"LABEL " + LabelFixture + "=1",
+		"LABEL " + LabelRelease + "=" + string(i.Release),
+		"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"ENV LANG=C.UTF-8",
+	}
+	cmd := `CMD ["erl"]`
+	if a := i.App; a != nil {
+		changes = append(changes, "LABEL "+LabelApp+"="+a.Name)
+		for _, e := range a.Env {
+			changes = append(changes, "ENV "+e)
+		}
+		if len(a.Command) > 0 {
+			cmd = "CMD " + jsonArray(a.Command)
+		}
+	}
 	res, err := cli.ImageImport(ctx, client.ImageImportSource{Source: pipe, SourceName: "-"}, ref,
 		client.ImageImportOptions{
-			Message: "chaos-epmd erlangfixtures " + string(r),
-			Changes: []string{
-				"LABEL " + LabelFixture + "=1",
-				"LABEL " + LabelRelease + "=" + string(r),
-				"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-				"ENV LANG=C.UTF-8",
-				`CMD ["erl"]`,
-			},
+			Message: "chaos-epmd erlangfixtures " + i.String(),
+			Changes: append(changes, cmd),
 		})
 	if err == nil {
 		_, err = io.Copy(io.Discard, res) // the engine imports while we read
@@ -253,6 +679,12 @@ func importRootfs(ctx context.Context, cli client.APIClient, rootfs, ref string,
 		return fmt.Errorf("import %s: %w", ref, err)
 	}
 	return nil
+}
+
+// jsonArray writes ss as a JSON array of strings (a Dockerfile exec form).
+func jsonArray(ss []string) string {
+	b, _ := json.Marshal(ss) // strings always marshal
+	return string(b)
 }
 
 func imageExists(ctx context.Context, cli client.APIClient, ref string) (bool, error) {
@@ -417,3 +849,20 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (t *tailBuffer) String() string { return string(t.b) }
+
+// WithApplication runs the node in application a's image on the node's
+// release ([WithRelease]): the same node (agent, epmd modes) with the
+// application's commands in its container, e.g. elixir or rabbitmq-server.
+// The image is built when missing, as the OTP images are.
+func WithApplication(a *Application) Option {
+	return func(o *options) error {
+		if a == nil || applications[a.Name] != a {
+			return fmt.Errorf("WithApplication: not one of the fixtures' applications (%s)", appNames())
+		}
+		o.app = a
+		return nil
+	}
+}
+
+// Application returns the node's application, nil for the OTP image.
+func (n *Node) Application() *Application { return n.opts.app }

@@ -70,7 +70,7 @@ func Run(ctx context.Context, opts ...Option) (*Node, error) {
 	img := o.image
 	if img == "" {
 		var err error
-		if img, _, err = BuildImage(ctx, o.release, BuildOptions{Logger: o.logger}); err != nil {
+		if img, _, err = (Image{Release: o.release, App: o.app}).Build(ctx, BuildOptions{Logger: o.logger}); err != nil {
 			return nil, err
 		}
 	}

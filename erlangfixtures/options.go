@@ -75,6 +75,7 @@ const DefaultStartTimeout = 60 * time.Second
 
 type options struct {
 	release      Release
+	app          *Application // nil: the release's OTP image
 	image        string
 	hostname     string
 	nodeName     string // as given: "a", "a@host"

@@ -1,8 +1,10 @@
 // Command erlfix prepares and cleans up after the Erlang fixtures.
 //
-//	erlfix images [-release bookworm,trixie] [-v]   build missing images (root), print refs and timings
-//	erlfix leftovers [-session ID]                  list fixture containers/networks; exit 1 if any
-//	erlfix clean [-session ID]                      force-remove fixture containers and networks
+//	erlfix images [-images LIST] [-release LIST] [-v]  build missing images (root), print refs and timings;
+//	                                                   LIST: all (default), bookworm, 29, elixir, rabbitmq:trixie, ...
+//	erlfix chaos-image                                 import the FROM-scratch chaos-epmd:VERSION image, print its ref
+//	erlfix leftovers [-session ID]                     list fixture containers/networks; exit 1 if any
+//	erlfix clean [-session ID]                         force-remove fixture containers and networks
 //
 // Run it from the module tree: go run ./erlangfixtures/cmd/erlfix images
 package main
@@ -15,8 +17,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
-	"sync"
 	"time"
 
 	tclog "github.com/testcontainers/testcontainers-go/log"
@@ -35,6 +35,8 @@ func main() {
 	switch os.Args[1] {
 	case "images":
 		err = images(ctx, os.Args[2:])
+	case "chaos-image":
+		err = chaosImage(ctx, os.Args[2:])
 	case "leftovers":
 		err = leftovers(ctx, os.Args[2:], false)
 	case "clean":
@@ -49,22 +51,25 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: erlfix images [-release LIST] [-v] | leftovers [-session ID] | clean [-session ID]")
+	fmt.Fprintln(os.Stderr, "usage: erlfix images [-images LIST] [-release LIST] [-v] | chaos-image | leftovers [-session ID] | clean [-session ID]")
 	os.Exit(2)
 }
 
 func images(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("images", flag.ExitOnError)
-	releases := fs.String("release", "bookworm,trixie", "comma-separated Debian releases or OTP versions")
-	verbose := fs.Bool("v", false, "show debootstrap's output")
+	list := fs.String("images", "all", "comma-separated images: all, a release (bookworm, 27, otp29), an application (elixir, rabbitmq: on every release) or APP:RELEASE")
+	releases := fs.String("release", "", "only the OTP images of these releases (comma-separated names or OTP versions)")
+	verbose := fs.Bool("v", false, "show debootstrap's and apt-get's output")
 	_ = fs.Parse(args)
-	var rs []erlangfixtures.Release
-	for _, s := range strings.Split(*releases, ",") {
-		r, err := erlangfixtures.ParseRelease(s)
-		if err != nil {
-			return err
-		}
-		rs = append(rs, r)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("images: unexpected argument %q (lists go in -images)", fs.Arg(0))
+	}
+	if *releases != "" {
+		*list = *releases
+	}
+	imgs, err := erlangfixtures.ParseImages(*list)
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	var out io.Writer
@@ -72,30 +77,41 @@ func images(ctx context.Context, args []string) error {
 		out = os.Stderr
 	}
 	start := time.Now()
-	errs := make([]error, len(rs))
-	var wg sync.WaitGroup
-	for i, r := range rs {
-		wg.Go(func() {
-			t := time.Now()
-			ref, built, err := erlangfixtures.BuildImage(ctx, r, erlangfixtures.BuildOptions{Logger: log, Output: out})
-			if err != nil {
-				errs[i] = fmt.Errorf("%s: %w", r, err)
-				return
-			}
-			what := "present"
-			if built {
-				what = "built"
-			}
-			fmt.Printf("%s otp%d %s %s in %.1fs\n", r, r.OTP(), ref, what, time.Since(t).Seconds())
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+	res, err := erlangfixtures.BuildImages(ctx, imgs, erlangfixtures.BuildOptions{Logger: log, Output: out})
+	for _, r := range res {
+		if r.Ref == "" {
+			continue
 		}
+		what := "present"
+		if r.Built {
+			what = fmt.Sprintf("built in %.1fs", r.Took.Seconds())
+		}
+		fmt.Printf("%-16s otp%d %s %s\n", r.Image, r.Image.Release.OTP(), r.Ref, what)
 	}
-	fmt.Printf("images ready in %.1fs\n", time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d images ready in %.1fs\n", len(res), time.Since(start).Seconds())
+	return nil
+}
+
+func chaosImage(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("chaos-image", flag.ExitOnError)
+	_ = fs.Parse(args)
+	start := time.Now()
+	bin, err := erlangfixtures.ChaosEpmdBinary(ctx)
+	if err != nil {
+		return err
+	}
+	ref, built, err := erlangfixtures.BuildChaosImage(ctx, bin)
+	if err != nil {
+		return err
+	}
+	what := "present"
+	if built {
+		what = "built"
+	}
+	fmt.Printf("%s %s from %s in %.1fs\n", ref, what, bin, time.Since(start).Seconds())
 	return nil
 }
 
