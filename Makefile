@@ -88,13 +88,21 @@ clean: fixtures-clean
 	rm -rf bin build
 
 ## --- Erlang fixtures (erlangfixtures/): Docker engine + offline OTP images ---
-.PHONY: fixtures fixtures-check fixtures-clean
+.PHONY: fixtures image fixtures-check fixtures-clean
 
 ## fixtures: install/start a Docker engine when none answers (root, Debian), then
-## build the OTP 25 and 27 images offline when missing (seconds when present)
-fixtures:
-	sh erlangfixtures/hostsetup.sh
+## build the images offline when missing (seconds when present): OTP 25, 27 and
+## 29, Elixir and RabbitMQ on each (erlfix images -images LIST for fewer), and
+## the chaos-epmd image
+fixtures: image
 	$(GO) run ./erlangfixtures/cmd/erlfix images
+
+## image: chaos-epmd:<version> FROM scratch, holding only the static binary,
+## imported offline (nothing pulled; <version>: git describe, plus the
+## binary's hash when the tree is dirty)
+image: build
+	sh erlangfixtures/hostsetup.sh
+	$(GO) run ./erlangfixtures/cmd/erlfix chaos-image
 
 ## fixtures-check: fail if any fixture container or network is left behind
 fixtures-check:
