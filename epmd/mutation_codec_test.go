@@ -45,6 +45,9 @@ func TestParseRequestLengthEdges(t *testing.T) {
 		{name: "alive2 name length one beyond", body: mkAlive2Body(3, "ab", 0, "", 0), wantErr: epmd.ErrMalformed},
 		{name: "alive2 extra length one beyond", body: mkAlive2Body(2, "ab", 3, "xy", 0), wantErr: epmd.ErrMalformed},
 		{name: "alive2 NUL in name", body: mkAlive2Body(2, "a\x00", 0, "", 0), wantErr: epmd.ErrMalformed},
+		{name: "alive2 NUL first in name", body: mkAlive2Body(2, "\x00a", 0, "", 0), wantErr: epmd.ErrMalformed},
+		{name: "port2 NUL first", body: []byte("z\x00a"), wantErr: epmd.ErrMalformed},
+		{name: "stop name starting with NUL", body: []byte("s\x00ab"), want: &epmd.StopReq{Name: ""}},
 		{name: "port2 trailing NUL stripped", body: []byte("zfoo\x00"), want: &epmd.PortPlease2Req{Name: "foo"}},
 		{name: "port2 only a NUL", body: []byte("z\x00"), wantErr: epmd.ErrMalformed},
 		{name: "port2 no name", body: []byte("z"), wantErr: epmd.ErrMalformed},
@@ -204,17 +207,21 @@ func mkPort2(nlen int, name string, elen int, extra string) []byte {
 
 func TestParsePort2RespEdges(t *testing.T) {
 	tests := []struct {
-		name    string
-		b       []byte
-		want    *epmd.Port2Resp
-		wantErr error
+		name     string
+		b        []byte
+		want     *epmd.Port2Resp
+		wantErr  error
+		wantText string
 	}{
 		{name: "error reply", b: []byte{'w', 1}, want: &epmd.Port2Resp{Result: 1}},
 		{name: "error reply with a byte more", b: []byte{'w', 1, 0}, wantErr: epmd.ErrMalformed},
 		{name: "one byte", b: []byte{'w'}, wantErr: epmd.ErrMalformed},
 		{name: "wrong code", b: []byte{'v', 1}, wantErr: epmd.ErrMalformed},
 		{name: "11 bytes", b: mkPort2(0, "", 0, "")[:11], wantErr: epmd.ErrMalformed},
-		{name: "12 bytes, no extra length", b: mkPort2(0, "", 0, "")[:12], wantErr: epmd.ErrMalformed},
+		{name: "12 bytes, no extra length", b: mkPort2(0, "", 0, "")[:12], wantErr: epmd.ErrMalformed,
+			wantText: "PORT2_RESP name length 0 beyond 12 bytes: malformed message"},
+		{name: "11 bytes, text", b: mkPort2(0, "", 0, "")[:11], wantErr: epmd.ErrMalformed,
+			wantText: "PORT2_RESP of 11 bytes: malformed message"},
 		{name: "empty name and extra", b: mkPort2(0, "", 0, ""),
 			want: &epmd.Port2Resp{PortNo: 0x1267, NodeType: 'H', Protocol: 1, HighVsn: 6, LowVsn: 5, Name: "", Extra: []byte{}}},
 		{name: "name and extra", b: mkPort2(3, "foo", 2, "xy"),
@@ -229,6 +236,9 @@ func TestParsePort2RespEdges(t *testing.T) {
 			got, err := epmd.ParsePort2Resp(tt.b)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("ParsePort2Resp(% x) error = %v, want %v", tt.b, err, tt.wantErr)
+			}
+			if tt.wantText != "" && err.Error() != tt.wantText {
+				t.Errorf("ParsePort2Resp(% x) error %q, want %q", tt.b, err, tt.wantText)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParsePort2Resp(% x) = %#v, want %#v", tt.b, got, tt.want)

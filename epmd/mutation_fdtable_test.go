@@ -1,0 +1,124 @@
+package epmd_test
+
+// The descriptor table in this process (TestFileTable works in a child):
+// the kernel gives tables of a power of two entries, so every size below is
+// exact (see make mutate).
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+)
+
+// TestRaiseFileLimitFromLow: a soft limit below the hard one is raised to
+// it.
+func TestRaiseFileLimitFromLow(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	if rl.Max <= 1024 {
+		t.Skipf("hard limit %d: nothing to raise from 1024", rl.Max)
+	}
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl) })
+	low := syscall.Rlimit{Cur: 1024, Max: rl.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	got := epmd.RaiseFileLimit()
+	var now syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &now); err != nil {
+		t.Fatal(err)
+	}
+	if uint64(got) != rl.Max || now.Cur != rl.Max {
+		t.Errorf("RaiseFileLimit() from 1024 = %d, soft limit now %d; want both %d", got, now.Cur, rl.Max)
+	}
+}
+
+func fdTableSize(t *testing.T) int {
+	t.Helper()
+	n, err := epmd.FileTableSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestFileTableInProcess(t *testing.T) {
+	limit := epmd.RaiseFileLimit()
+	if _, err := epmd.GrowFileTable(1024); err != nil {
+		t.Fatal(err)
+	}
+	s := fdTableSize(t)
+	if 8*s > limit {
+		t.Skipf("table of %d entries, limit %d: no room to double it three times", s, limit)
+	}
+
+	// A table that holds n already is left alone, even with its last
+	// entry in use (a dup onto n-1 would then grow it).
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Dup3(fd, s-1, syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	got, err := epmd.GrowFileTable(s)
+	_ = syscall.Close(s - 1)
+	if err != nil || got != s || fdTableSize(t) != s {
+		t.Fatalf("GrowFileTable(%d) on a full table of %d = %d, %v; table %d", s, s, got, err, fdTableSize(t))
+	}
+
+	// Growing to 2s gives exactly 2s: the dup is onto 2s-1.
+	if got, err := epmd.GrowFileTable(2 * s); err != nil || got != 2*s {
+		t.Fatalf("GrowFileTable(%d) = %d, %v; want %d", 2*s, got, err, 2*s)
+	}
+	if _, err := epmd.GrowFileTable(limit + 1); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("GrowFileTable(%d) beyond the limit: %v, want EINVAL", limit+1, err)
+	}
+	table := 2 * s
+
+	// With FileTable 0 a server arms the growth at half the table: a
+	// connection on a descriptor from table/2 on doubles it.
+	var held []*os.File
+	t.Cleanup(func() {
+		for _, f := range held {
+			f.Close()
+		}
+	})
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, f)
+		if int(f.Fd()) >= table/2 {
+			break
+		}
+	}
+	names := func(srv *epmd.Server) {
+		t.Helper()
+		addr := startServer(t, srv)
+		c := &epmd.Client{Addr: addr, Timeout: ioTimeout}
+		if _, _, err := c.Names(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names(&epmd.Server{})
+	waitFor(t, "the table doubled ahead of need", func() bool { return fdTableSize(t) >= 2*table })
+	if got := fdTableSize(t); got != 2*table {
+		t.Fatalf("table grew to %d, want %d", got, 2*table)
+	}
+	table *= 2
+
+	// FileTable n makes room for n at start.
+	names(&epmd.Server{FileTable: 2 * table})
+	if got := fdTableSize(t); got != 2*table {
+		t.Fatalf("after serving with FileTable %d the table holds %d", 2*table, got)
+	}
+}
