@@ -1,8 +1,14 @@
 package erlangfixtures_test
 
 import (
+	"context"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
 )
@@ -118,5 +124,130 @@ func TestImageRefs(t *testing.T) {
 	}
 	if got, want := erlangfixtures.ImageRef(erlangfixtures.OTP29), erlangfixtures.OTPImage(erlangfixtures.OTP29).Ref(); got != want {
 		t.Fatalf("ImageRef(OTP29) = %s, OTPImage(OTP29).Ref() = %s", got, want)
+	}
+}
+
+// upstream is a Debian version without epoch, revision and repack suffix:
+// 1:25.2.3+dfsg-1+deb12u4 → 25.2.3, 1.14.0.dfsg-2 → 1.14.0.
+func upstream(v string) string {
+	if _, after, ok := strings.Cut(v, ":"); ok {
+		v = after
+	}
+	if i := strings.LastIndex(v, "-"); i >= 0 {
+		v = v[:i]
+	}
+	v, _, _ = strings.Cut(v, "+")
+	return strings.TrimSuffix(v, ".dfsg")
+}
+
+// TestImagesRunNodes starts the usual node (agent, node.sh, the C epmd) in
+// every image and checks what the subject's file says: the OTP release, the
+// package versions (only the OTP major on a testing suite), the application's
+// command and, for RabbitMQ, the cookie.
+func TestImagesRunNodes(t *testing.T) {
+	erlangfixtures.RequireEngine(t)
+	for _, img := range erlangfixtures.Images() {
+		t.Run(strings.ReplaceAll(img.String(), ":", "-"), func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t, 5*time.Minute)
+			opts := []erlangfixtures.Option{erlangfixtures.WithRelease(img.Release)}
+			if img.App != nil {
+				opts = append(opts, erlangfixtures.WithApplication(img.App))
+			}
+			n := runNode(t, ctx, opts...)
+			if n.Application() != img.App {
+				t.Errorf("Application() = %v, want %v", n.Application(), img.App)
+			}
+			info := img.Release.Info()
+			otp, err := n.EvalString(ctx, "erlang:system_info(otp_release)")
+			if err != nil || otp != strconv.Itoa(info.OTP) {
+				t.Fatalf("otp_release = %q, %v; want %d", otp, err, info.OTP)
+			}
+			checkVersion(t, ctx, n, "erlang-base", upstream(info.ErlangBase), info.Testing)
+			switch img.App {
+			case nil:
+			case erlangfixtures.Elixir:
+				checkVersion(t, ctx, n, "elixir", img.App.Versions[img.Release], info.Testing)
+				res, err := n.Exec(ctx, []string{"elixir", "-e", "IO.puts(System.version()); IO.inspect(:file.native_name_encoding())"})
+				want := img.App.Versions[img.Release] + "\n:utf8\n"
+				if err != nil || res.ExitCode != 0 || (!info.Testing && res.Output != want) {
+					t.Errorf("elixir -e: %d %q, %v; want 0 %q", res.ExitCode, res.Output, err, want)
+				}
+				t.Logf("elixir: %q", res.Output)
+			case erlangfixtures.RabbitMQ:
+				checkVersion(t, ctx, n, "rabbitmq-server", img.App.Versions[img.Release], info.Testing)
+				res, err := n.Exec(ctx, []string{"stat", "-c", "%U %a %s", img.App.Cookie})
+				want := "rabbitmq 400 " + strconv.Itoa(len(erlangfixtures.DefaultCookie)) + "\n"
+				if err != nil || res.Output != want {
+					t.Errorf("cookie %s: %q, %v; want %q", img.App.Cookie, res.Output, err, want)
+				}
+				res, err = n.Exec(ctx, []string{"sh", "-c", "command -v " + img.App.Command[0]})
+				if err != nil || res.ExitCode != 0 {
+					t.Errorf("%s not on PATH: %q, %v", img.App.Command[0], res.Output, err)
+				}
+			default:
+				t.Fatalf("no check for application %s", img.App.Name)
+			}
+		})
+	}
+}
+
+func checkVersion(t *testing.T, ctx context.Context, n *erlangfixtures.Node, pkg, want string, moving bool) {
+	t.Helper()
+	res, err := n.Exec(ctx, []string{"dpkg-query", "-W", "-f", "${Version}", pkg})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("dpkg-query %s: %q, %v", pkg, res.Output, err)
+	}
+	got := upstream(res.Stdout)
+	t.Logf("%s %s", pkg, res.Stdout)
+	if got != want && !moving {
+		t.Errorf("%s upstream version %s (%s), want %s as the subject's file says", pkg, got, res.Stdout, want)
+	}
+}
+
+// TestChaosImage checks the FROM-scratch image: one layer, the binary alone
+// as entry point, the binary's hash as label; asked again, nothing imported.
+func TestChaosImage(t *testing.T) {
+	erlangfixtures.RequireEngine(t)
+	ctx := testContext(t, 3*time.Minute)
+	bin, err := erlangfixtures.ChaosEpmdBinary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := erlangfixtures.ChaosImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ref, erlangfixtures.ChaosRepository+":") {
+		t.Fatalf("ChaosImage() = %s, want %s:VERSION", ref, erlangfixtures.ChaosRepository)
+	}
+	again, built, err := erlangfixtures.BuildChaosImage(ctx, bin)
+	if err != nil || again != ref || built {
+		t.Fatalf("BuildChaosImage again = %s, built %v, %v; want %s, not built", again, built, err, ref)
+	}
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	inspect, err := cli.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(inspect.RootFS.Layers); n != 1 {
+		t.Errorf("%d layers, want 1", n)
+	}
+	if ep := inspect.Config.Entrypoint; len(ep) != 1 || ep[0] != erlangfixtures.ChaosBinaryPath {
+		t.Errorf("entry point %q, want [%s]", ep, erlangfixtures.ChaosBinaryPath)
+	}
+	st, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inspect.Size != st.Size() {
+		t.Errorf("image size %d, binary %d: want the binary alone", inspect.Size, st.Size())
+	}
+	if inspect.Config.Labels[erlangfixtures.LabelBinary] == "" {
+		t.Errorf("no %s label", erlangfixtures.LabelBinary)
 	}
 }
