@@ -5,13 +5,20 @@
 //
 // hostsetup.sh (root, Debian; idempotent) installs Debian's docker.io and
 // debootstrap when needed and starts dockerd in the background when no engine
-// answers. Images are built offline: debootstrap --variant=minbase with
-// erlang-base from the mirror in the machine's apt sources, trimmed and imported
-// into the engine as chaos-epmd/erlang:<release>-otp<N>-<hash>, where the hash
-// covers the release, the package list and the recipe ([ImageRef]). bookworm
-// gives OTP 25 (the default), trixie OTP 27. [BuildImage] does it (about a
-// minute cold, nothing when present); `go run ./erlangfixtures/cmd/erlfix images`
-// builds both, and [Run] builds a missing one on demand when running as root.
+// answers. Images are built offline from the mirror in the machine's apt
+// sources. Each subject is one file: an OTP release (otp25.go: bookworm, the
+// default; otp27.go: trixie; otp29.go: forky) or an application on every
+// release (elixir.go: [Elixir]; rabbitmq.go: [RabbitMQ]). [BuildImages] builds
+// the missing ones suite by suite in parallel: debootstrap --variant=minbase
+// with erlang-base once per suite, then each image derived from that base
+// (applications: apt-get install in a chroot), trimmed and imported as
+// chaos-epmd/erlang:<release>-otp<N>-<hash> or chaos-epmd/<app>:..., where the
+// hash covers the release, the packages and the recipe ([Image.Ref]).
+// `go run ./erlangfixtures/cmd/erlfix images` builds all nine (about 3.5
+// minutes cold on 2 loaded cores, under a second when present), and [Run]
+// builds a missing one on demand when running as root; [WithApplication] runs
+// the node in an application's image. [ChaosImage] (`make image`) is
+// chaos-epmd:<version>, FROM scratch with the static binary alone.
 // [WithImage] uses any existing local image instead (e.g. an official erlang:
 // image where a registry is reachable).
 //
