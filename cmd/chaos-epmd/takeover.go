@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
@@ -62,6 +63,9 @@ func (p *epmdProcess) String() string {
 	return fmt.Sprintf("pid %d (%s)", p.PID, commandLine(p.Args, p.Exe))
 }
 
+// commandLine shows argv on one line, as ps does, with each argument
+// holding white space, a quote or a control character in Go quotes
+// (erl's -eval expressions span lines).
 func commandLine(args []string, exe string) string {
 	if len(args) == 0 {
 		if exe == "" {
@@ -69,7 +73,14 @@ func commandLine(args []string, exe string) string {
 		}
 		return exe
 	}
-	return strings.Join(args, " ")
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '"' || r == '\'' }) {
+			quoted[i] = strconv.Quote(a)
+		}
+	}
+	return strings.Join(quoted, " ")
 }
 
 // procFS reads and signals processes: the real /proc and kill(2) in the
