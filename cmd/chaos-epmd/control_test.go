@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -185,5 +186,52 @@ func TestMaxFaultForFlag(t *testing.T) {
 		first != `chaos-epmd: -max-fault-for "soon": want seconds (600) or a Go duration (10m), more than 0` ||
 		!strings.HasPrefix(rest, "usage: epmd ") {
 		t.Errorf("-max-fault-for soon: %v\n%s", err, stderr.String())
+	}
+}
+
+// TestCtlStopEndsTheDaemon: ctl stop ends a running chaos-epmd with
+// status 0, as SIGTERM does, and its registrations end with it.
+func TestCtlStopEndsTheDaemon(t *testing.T) {
+	bin := chaosEpmd(t)
+	port, admin := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	cmd := exec.Command(bin, "-admin", admin)
+	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(port))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ec := &epmd.Client{Addr: "127.0.0.1:" + strconv.Itoa(port), Timeout: time.Second}
+	var reg *epmd.Registration
+	for reg == nil {
+		var err error
+		if reg, err = ec.Register(ctx, &epmd.Alive2Req{Name: "s1", PortNo: 4000, HighVsn: 6, LowVsn: 5}); err != nil {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("chaos-epmd not answering: %v\n%s", err, stderr.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	if out, errOut, exit := runCtl(t, bin, admin, "stop"); exit != 0 || out != "" || errOut != "" {
+		t.Fatalf("ctl stop: exit %d, stdout %q, stderr %q", exit, out, errOut)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("chaos-epmd after ctl stop: %v, want exit status 0\n%s", err, stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("chaos-epmd still running after ctl stop\n%s", stderr.String())
+	}
+	select {
+	case <-reg.Done():
+	case <-ctx.Done():
+		t.Error("registration still open after the daemon ended")
 	}
 }
