@@ -31,8 +31,24 @@ type Cluster struct {
 	Nodes   []*Node
 }
 
-// ClusterOption configures [RunCluster].
-type ClusterOption func(*clusterOptions)
+// ClusterOption configures [RunCluster]. Every node [Option] is one too:
+// it applies to every node, except [WithCleanup], which applies to the
+// cluster.
+type ClusterOption interface{ applyCluster(*clusterOptions) }
+
+type clusterOption func(*clusterOptions)
+
+func (f clusterOption) applyCluster(c *clusterOptions) { f(c) }
+
+// applyCluster makes an Option a ClusterOption.
+func (o Option) applyCluster(c *clusterOptions) {
+	var probe options
+	if o(&probe) == nil && probe.cleanup != nil {
+		c.cleanup = probe.cleanup
+		return
+	}
+	c.common = append(c.common, o)
+}
 
 type clusterOptions struct {
 	common  []Option
@@ -43,33 +59,34 @@ type clusterOptions struct {
 
 // WithNodeOptions applies node options to every node (before per-node ones).
 func WithNodeOptions(opts ...Option) ClusterOption {
-	return func(c *clusterOptions) { c.common = append(c.common, opts...) }
+	return clusterOption(func(c *clusterOptions) { c.common = append(c.common, opts...) })
 }
 
 // WithNodeOptionsAt applies node options to node i (from 0), e.g. a release.
 func WithNodeOptionsAt(i int, opts ...Option) ClusterOption {
-	return func(c *clusterOptions) {
+	return clusterOption(func(c *clusterOptions) {
 		if c.perNode == nil {
 			c.perNode = map[int][]Option{}
 		}
 		c.perNode[i] = append(c.perNode[i], opts...)
-	}
+	})
 }
 
 // Joined starts distribution on every node that did not start it at boot and
 // has every node ping every other one, so all are connected whatever
 // -connect_all says. A hidden node is joined the same way.
 func Joined() ClusterOption {
-	return func(c *clusterOptions) { c.join = true }
+	return clusterOption(func(c *clusterOptions) { c.join = true })
 }
 
-// WithCleanup registers the cluster's Terminate with the caller's cleanup
-// function (t.Cleanup, Ginkgo's DeferCleanup) as soon as the network exists, so
-// whatever was created is removed even when RunCluster fails. Without it, the
-// caller must Terminate the returned cluster, which RunCluster returns even on
-// error.
-func WithCleanup(register func(func())) ClusterOption {
-	return func(c *clusterOptions) { c.cleanup = register }
+// WithCleanup registers Terminate with the caller's cleanup function
+// (t.Cleanup, Ginkgo's DeferCleanup) as soon as there is something to remove,
+// so it is removed even when the fixture fails: for [RunCluster] the cluster
+// (once the network exists), for [Run] the node, for [RunApp] the app, its
+// sidecar and probe. Without it, the caller must Terminate what they return,
+// which they return even on error.
+func WithCleanup(register func(func())) Option {
+	return func(o *options) error { o.cleanup = register; return nil }
 }
 
 // RunCluster starts n nodes in parallel on one fresh network, and joins them
@@ -77,7 +94,7 @@ func WithCleanup(register func(func())) ClusterOption {
 func RunCluster(ctx context.Context, n int, opts ...ClusterOption) (*Cluster, error) {
 	var co clusterOptions
 	for _, o := range opts {
-		o(&co)
+		o.applyCluster(&co)
 	}
 	nw, err := NewNetwork(ctx)
 	if err != nil {

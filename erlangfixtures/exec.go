@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 )
 
@@ -21,17 +22,22 @@ type ExecResult struct {
 // Exec runs a command in the node's container. A non-zero exit status is not
 // an error; failing to run the command is.
 func (n *Node) Exec(ctx context.Context, cmd []string, env ...string) (ExecResult, error) {
+	return execIn(ctx, n.ctr, n.name, cmd, env...)
+}
+
+// execIn runs a command in a container; who names it in errors.
+func execIn(ctx context.Context, ctr *testcontainers.DockerContainer, who string, cmd []string, env ...string) (ExecResult, error) {
 	var opts []tcexec.ProcessOption
 	if len(env) > 0 {
 		opts = append(opts, tcexec.WithEnv(env))
 	}
-	code, r, err := n.ctr.Exec(ctx, cmd, opts...)
+	code, r, err := ctr.Exec(ctx, cmd, opts...)
 	if err != nil {
-		return ExecResult{ExitCode: -1}, fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), n.name, err)
+		return ExecResult{ExitCode: -1}, fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), who, err)
 	}
 	var stdout, stderr strings.Builder
 	if _, err := stdcopy.StdCopy(&stdout, &stderr, r); err != nil {
-		return ExecResult{ExitCode: code}, fmt.Errorf("exec %s in %s: read output: %w", strings.Join(cmd, " "), n.name, err)
+		return ExecResult{ExitCode: code}, fmt.Errorf("exec %s in %s: read output: %w", strings.Join(cmd, " "), who, err)
 	}
 	return ExecResult{ExitCode: code, Stdout: stdout.String(), Stderr: stderr.String(),
 		Output: stdout.String() + stderr.String()}, nil

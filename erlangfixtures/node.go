@@ -74,6 +74,9 @@ func Run(ctx context.Context, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := requireImage(ctx, img); err != nil {
+		return nil, fmt.Errorf("run node %s: %w", n.name, err)
+	}
 	req, err := n.request(ctx, img)
 	if err != nil {
 		return nil, err
@@ -82,6 +85,13 @@ func Run(ctx context.Context, opts ...Option) (*Node, error) {
 	ctr, err := testcontainers.GenericContainer(ctx, req)
 	if ctr != nil {
 		n.ctr, _ = ctr.(*testcontainers.DockerContainer)
+		if o.cleanup != nil {
+			o.cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				_ = n.Terminate(ctx)
+			})
+		}
 	}
 	if err != nil {
 		if n.ctr != nil {

@@ -93,6 +93,8 @@ type options struct {
 	startTimeout time.Duration
 	logger       *slog.Logger
 	customizers  []testcontainers.ContainerCustomizer
+	cleanup      func(func()) // WithCleanup
+	pod          podConfig    // RunApp only
 }
 
 // defaultOptions are a node's options before any [Option]: OTP 25, the C
@@ -138,7 +140,8 @@ func WithRelease(r Release) Option {
 
 // WithImage uses an existing local image instead of the built ones, e.g. an
 // official "erlang:27" image where a registry is reachable. It needs /bin/sh,
-// awk and erl on PATH.
+// awk and erl on PATH. A missing image is an error wrapping [ErrNoImage]
+// that names it: nothing is pulled.
 func WithImage(ref string) Option {
 	return func(o *options) error { o.image = ref; return nil }
 }

@@ -2,6 +2,7 @@ package erlangfixtures
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,9 +39,21 @@ func (n *Node) StartDistribution(ctx context.Context) error {
 	return nil
 }
 
-// Ping runs net_adm:ping/1 towards node and returns "pong" or "pang".
+// ErrNoDistribution is returned by [Node.Ping] on a node whose distribution
+// is not started, where net_adm:ping/1 would answer pang whatever the target.
+var ErrNoDistribution = errors.New("distribution not started")
+
+// Ping runs net_adm:ping/1 towards node and returns "pong" or "pang". On a
+// node without distribution (node() is nonode@nohost) it returns an error
+// wrapping [ErrNoDistribution] instead of that meaningless pang.
 func (n *Node) Ping(ctx context.Context, node string) (string, error) {
-	return n.EvalString(ctx, fmt.Sprintf("atom_to_list(net_adm:ping(%s))", Atom(node)))
+	out, err := n.EvalString(ctx, fmt.Sprintf(
+		"case node() of nonode@nohost -> \"nodist\"; _ -> atom_to_list(net_adm:ping(%s)) end", Atom(node)))
+	if err == nil && out == "nodist" {
+		return "", fmt.Errorf("ping %s from %s: %w (node() is nonode@nohost): start it with StartDistribution, WithDistAtBoot or RunCluster's Joined",
+			node, n.name, ErrNoDistribution)
+	}
+	return out, err
 }
 
 // Nodes returns nodes() on the node, or nodes(Arg) for the given kinds
