@@ -62,6 +62,7 @@ func ListenAddrs(address string) (addrs []netip.Addr, nonfatal int, err error) {
 // wrapping ErrAddrInUse; a failed bind is fatal except on the two implicit
 // loopbacks, whose failures go to log (nil discards them). Addresses of a
 // family the kernel lacks are skipped. IPv6 sockets are IPv6-only.
+// Accepted connections get no TCP keep-alive, as in the C epmd.
 func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]net.Listener, error) {
 	addrs, nonfatal, err := ListenAddrs(address)
 	if err != nil {
@@ -78,7 +79,10 @@ func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]
 		}
 		return nil, err
 	}
-	var lc net.ListenConfig
+	// No TCP keep-alive on accepted connections, as the C epmd sets none:
+	// Go's default would add four setsockopt calls to every request and
+	// probes on idle registration connections.
+	lc := net.ListenConfig{KeepAlive: -1}
 	for i, a := range addrs {
 		network := "tcp4"
 		if a.Is6() {
