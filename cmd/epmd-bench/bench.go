@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -318,7 +319,8 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 		}
 	}
 	fmt.Fprintln(w, "Medians over the rounds. Ratio = target / reference: above 1 is faster for rates, below 1 is better for latencies and memory.")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "figure\t")
 	for _, t := range targets {
 		fmt.Fprintf(tw, "%s\t", t)
@@ -344,7 +346,8 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 		fmt.Fprintln(tw)
 	}
 	for _, ph := range phases {
-		fmt.Fprintf(tw, "%s\t\n", phaseTitles[ph])
+		// Empty cells keep the title in the table's column blocks.
+		fmt.Fprintf(tw, "%s\t%s\n", phaseTitles[ph], strings.Repeat("\t", len(targets)+len(ratios)))
 		unit := "  req/s"
 		switch ph {
 		case phaseRegister, phaseFresh:
@@ -365,6 +368,9 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 		}
 	}
 	_ = tw.Flush()
+	for line := range strings.Lines(table.String()) {
+		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
 }
 
 // memoryReport prints each started target's memory: idle, and with the
