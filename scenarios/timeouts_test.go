@@ -19,6 +19,9 @@ const (
 	// reregisterWithin bounds how long a node takes to register again with
 	// a restarted epmd (OTP retries about every second).
 	reregisterWithin = 15 * time.Second
+	// stagingRunWithin bounds a chaos-epmd -takeover -handback -for 20
+	// run: its 20 s and the wait for the nodes to register back (15 s).
+	stagingRunWithin = time.Minute
 	// staleExpiresWithin bounds how long the registration a stale=6 fault
 	// keeps takes to vanish from lookups: its 6 s and the polling lookups.
 	staleExpiresWithin = 15 * time.Second
