@@ -2,11 +2,13 @@ package scenarios_test
 
 import (
 	"strconv"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+	"github.com/chaos-epmd/chaos-epmd/scenarios/matrix"
 )
 
 // holdPort makes the node's agent hold a TCP listener on port, as another
@@ -84,11 +86,15 @@ var _ = Describe("inet_dist_listen_min/max exhaustion", Label("container"), func
 
 	It("hold_ports: chaos-epmd holds the node's whole inet_dist_listen range, as exhaustion would",
 		Label("fault:hold_ports"), func(ctx SpecContext) {
+			const spec = "hold_ports=9100-9102"
 			n := startNode(ctx, erlangfixtures.WithSName("n1@n1"), erlangfixtures.WithHostname("n1"),
-				erlangfixtures.WithChaosEpmd("hold_ports=9100-9102"), erlangfixtures.WithDistListen(9100, 9102))
+				erlangfixtures.WithChaosEpmd(spec), erlangfixtures.WithDistListen(9100, 9102))
+			start := time.Now()
 			err := n.StartDistribution(ctx)
 			var re *erlangfixtures.ResultError
 			Expect(err).To(BeAssignableToTypeOf(re))
+			recordOutcome(matrix.Row{Subject: otpSubject(n.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqDaemon, Spec: spec,
+				Action: "net_kernel:start/2 with inet_dist_listen_min/max 9100-9102", Outcome: err.(*erlangfixtures.ResultError).Term}, time.Since(start))
 			Expect(err.(*erlangfixtures.ResultError).Term).To(MatchRegexp(distFailedTerm))
 			Expect(registered(ctx, n)(Default)).To(BeEmpty())
 		}, SpecTimeout(specTimeout))

@@ -10,6 +10,7 @@ import (
 	"github.com/onsi/gomega/types"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+	"github.com/chaos-epmd/chaos-epmd/scenarios/matrix"
 )
 
 // erlStart runs "erl -sname x" in n's container, as a user starts a node,
@@ -22,11 +23,24 @@ func erlStart(ctx SpecContext, n *erlangfixtures.Node, name string) (erlangfixtu
 	return res, time.Since(start)
 }
 
+// execText is how a command ended, for the matrix: its exit status and
+// what it printed on each stream, trimmed: exit 1; stderr "..."; stdout "...".
+func execText(res erlangfixtures.ExecResult) string {
+	out := fmt.Sprintf("exit %d", res.ExitCode)
+	for _, s := range [][2]string{{"stderr", res.Stderr}, {"stdout", res.Stdout}} {
+		if t := strings.TrimSpace(strings.ReplaceAll(s[1], "\r\n", "\n")); t != "" {
+			out += fmt.Sprintf("; %s %q", s[0], t)
+		}
+	}
+	return out
+}
+
 // registrationCase is one fault on ALIVE2 and what `erl -sname x` does under it.
 type registrationCase struct {
 	spec    string        // chaos-epmd's -fault
 	erl     erlOutcome    // how erl ends
 	atLeast time.Duration // erl takes at least this long
+	pinned  string        // the set erl's outcome is one of and why, for a race
 }
 
 // erlOutcome is how `erl -sname x -eval halt().` ends.
@@ -62,8 +76,8 @@ var _ = Describe("Faults on registration (ALIVE2)", Label("container"), func() {
 		func(ctx SpecContext, tc registrationCase) {
 			n := startNode(ctx, erlangfixtures.WithSName("n1@n1"), erlangfixtures.WithHostname("n1"), erlangfixtures.WithChaosEpmd(tc.spec))
 			res, took := erlStart(ctx, n, "x")
-			AddReportEntry("erl -sname x with "+tc.spec, fmt.Sprintf("exit %d in %v: %s", res.ExitCode,
-				took.Round(10*time.Millisecond), strings.TrimSpace(res.Stdout)))
+			recordOutcome(matrix.Row{Subject: otpSubject(n.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqAlive2,
+				Spec: tc.spec, Action: "erl -sname x", Outcome: execText(res), Pinned: tc.pinned}, took)
 			Expect(res.ExitCode).To(Equal(tc.erl.exitCode), res.Output)
 			if tc.erl.stderr != nil {
 				Expect(res.Stderr).To(tc.erl.stderr)
@@ -92,7 +106,8 @@ var _ = Describe("Faults on registration (ALIVE2)", Label("container"), func() {
 		// {error,closed}, and erl prints closed; a request that went out
 		// first waits for the reply and reads the close: epmd_close.
 		Entry("drop at accept: epmd_close or closed, as the close races erl's send", Label("fault:drop"), SpecTimeout(specTimeout),
-			registrationCase{spec: "drop,req=accept", erl: registerListenError("epmd_close|closed")}),
+			registrationCase{spec: "drop,req=accept", erl: registerListenError("epmd_close|closed"),
+				pinned: `exit 1; stderr "Protocol 'inet_tcp': register/listen error:"; stdout "epmd_close" | "closed": the close at accept races erl's gen_tcp:send of ALIVE2_REQ`}),
 		Entry("reset: closed with RST", Label("fault:reset"), SpecTimeout(specTimeout),
 			registrationCase{spec: "reset,req=alive2", erl: registerListenError("epmd_close")}),
 		Entry("hang: never answered, until OTP gives up after 10 s", Label("fault:hang", "slow"), SpecTimeout(specTimeout),
@@ -114,8 +129,13 @@ var _ = Describe("Faults on registration (ALIVE2)", Label("container"), func() {
 	)
 
 	It("creation=N: the node runs with the creation epmd forced on it", Label("fault:creation"), func(ctx SpecContext) {
-		n := startNode(ctx, erlangfixtures.WithSName("n1@n1"), erlangfixtures.WithHostname("n1"), erlangfixtures.WithChaosEpmd("creation=424242"))
+		const spec = "creation=424242"
+		n := startNode(ctx, erlangfixtures.WithSName("n1@n1"), erlangfixtures.WithHostname("n1"), erlangfixtures.WithChaosEpmd(spec))
+		start := time.Now()
 		startDistribution(ctx, n)
-		Expect(eval(ctx, n, "erlang:system_info(creation)")).To(Equal("424242"))
+		got := eval(ctx, n, "erlang:system_info(creation)")
+		recordOutcome(matrix.Row{Subject: otpSubject(n.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqAlive2,
+			Spec: spec, Action: "net_kernel:start/2; erlang:system_info(creation)", Outcome: got}, time.Since(start))
+		Expect(got).To(Equal("424242"))
 	}, SpecTimeout(specTimeout))
 })

@@ -1,10 +1,13 @@
 package scenarios_test
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+	"github.com/chaos-epmd/chaos-epmd/scenarios/matrix"
 )
 
 var _ = Describe("Fault targeting and run-time control", Label("container"), func() {
@@ -15,9 +18,17 @@ var _ = Describe("Fault targeting and run-time control", Label("container"), fun
 		startSecondNode(ctx, n2, "other")
 		Eventually(ctx, registered(ctx, n2)).Should(ConsistOf("n2", "other"))
 		ctl := chaosControl(ctx, n2)
-		addFault(ctx, ctl, "drop,req=port_please,node=oth*")
-		Expect(n1.Ping(ctx, "other@n2")).To(Equal("pang"))
-		Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
+		const spec = "drop,req=port_please,node=oth*"
+		addFault(ctx, ctl, spec)
+		row := matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqPortPlease, Spec: spec}
+		for _, to := range []struct{ node, want string }{{"other@n2", "pang"}, {n2.Name(), "pong"}} {
+			start := time.Now()
+			pong, err := n1.Ping(ctx, to.node)
+			Expect(err).NotTo(HaveOccurred())
+			row.Action, row.Outcome = "net_adm:ping("+to.node+")", pong
+			recordOutcome(row, time.Since(start))
+			Expect(pong).To(Equal(to.want), to.node)
+		}
 		Expect(fired(ctx, ctl)(Default)).To(HaveKeyWithValue("drop,req=port_please,node=oth*", BeNumerically(">=", 1)))
 	}, SpecTimeout(specTimeout))
 
@@ -27,9 +38,15 @@ var _ = Describe("Fault targeting and run-time control", Label("container"), fun
 		startDistribution(ctx, n1, n2, n3)
 		ip, err := n1.IP(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		addFault(ctx, chaosControl(ctx, n3), "drop,req=port_please,peer="+ip+"/32")
+		spec := "drop,req=port_please,peer=" + ip + "/32"
+		addFault(ctx, chaosControl(ctx, n3), spec)
 		// Dropped after epmd has read the request: OTP's send went out, so closed.
-		Expect(eval(ctx, n1, `erl_epmd:port_please("n3", "n3")`)).To(Equal("closed"))
+		start := time.Now()
+		got := eval(ctx, n1, `erl_epmd:port_please("n3", "n3")`)
+		recordOutcome(matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqPortPlease,
+			Spec: "drop,req=port_please,peer=N1/32", Action: `erl_epmd:port_please("n3", "n3") from n1 (N1) and from n2`,
+			Outcome: got + " from n1; {port,P,6} from n2"}, time.Since(start))
+		Expect(got).To(Equal("closed"))
 		Expect(eval(ctx, n2, `{port, _, V} = erl_epmd:port_please("n3", "n3"), V`)).To(Equal("6"))
 	}, SpecTimeout(specTimeout))
 
@@ -39,8 +56,14 @@ var _ = Describe("Fault targeting and run-time control", Label("container"), fun
 		startDistribution(ctx, n1, n2)
 		ctl := chaosControl(ctx, n2)
 		Expect(eval(ctx, n1, `{port, _, V} = erl_epmd:port_please("n2", "n2"), V`)).To(Equal("6"))
-		id := addFault(ctx, ctl, "reset,req=port_please")
-		Expect(n1.Ping(ctx, n2.Name())).To(Equal("pang"))
+		const spec = "reset,req=port_please"
+		id := addFault(ctx, ctl, spec)
+		start := time.Now()
+		pong, err := n1.Ping(ctx, n2.Name())
+		Expect(err).NotTo(HaveOccurred())
+		recordOutcome(matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqPortPlease,
+			Spec: spec, Action: "net_adm:ping(n2@n2), the fault added at run time", Outcome: pong}, time.Since(start))
+		Expect(pong).To(Equal("pang"))
 		Expect(registered(ctx, n2)(Default)).To(Equal([]string{"n2"}))
 		removeFault(ctx, ctl, id)
 		Expect(fired(ctx, ctl)(Default)).To(BeEmpty())

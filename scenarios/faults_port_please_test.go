@@ -2,6 +2,7 @@ package scenarios_test
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -9,6 +10,7 @@ import (
 	"github.com/onsi/gomega/types"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+	"github.com/chaos-epmd/chaos-epmd/scenarios/matrix"
 )
 
 // lookupCase is one fault on PORT_PLEASE2 and what real nodes make of it.
@@ -19,6 +21,9 @@ type lookupCase struct {
 	lookup  func(registered int) types.GomegaMatcher
 	ping    string        // net_adm:ping/1 from n1 to n2 under the fault
 	atLeast time.Duration // the lookup takes at least this long
+	// pinned is the set the lookup may return and why, when it is a race
+	// (the matrix shows it instead of this run's value).
+	pinned string
 }
 
 // theRegisteredPort: the lookup answers with n2's real port.
@@ -40,6 +45,9 @@ func returns(term string) func(int) types.GomegaMatcher {
 // returns closed. Both are what a real epmd closing at accept produces.
 func racesSendAndClose(int) types.GomegaMatcher { return BeElementOf("closed", "noport") }
 
+// racePinned is the matrix's text for racesSendAndClose.
+const racePinned = "closed | noport: the close at accept races OTP's gen_tcp:send of the request"
+
 var _ = Describe("Faults on lookups (PORT_PLEASE2)", Label("container"), func() {
 	DescribeTable("what erl_epmd:port_please/2 and net_adm:ping/1 see when epmd misbehaves on lookups",
 		func(ctx SpecContext, tc lookupCase) {
@@ -58,11 +66,17 @@ var _ = Describe("Faults on lookups (PORT_PLEASE2)", Label("container"), func() 
 			start := time.Now()
 			got := eval(ctx, n1, `erl_epmd:port_please("n2", "n2")`)
 			took := time.Since(start)
+			row := matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqPortPlease, Spec: tc.spec,
+				Action: `erl_epmd:port_please("n2", "n2")`, Outcome: strings.ReplaceAll(got, "{port,"+strconv.Itoa(ns[0].Port)+",", "{port,P,"), Pinned: tc.pinned}
+			recordOutcome(row, took)
 			Expect(got).To(tc.lookup(ns[0].Port))
 			Expect(took).To(BeNumerically(">=", tc.atLeast))
 			start = time.Now()
-			Expect(n1.Ping(ctx, n2.Name())).To(Equal(tc.ping))
-			AddReportEntry("lookup and ping with "+tc.spec, got+" in "+took.Round(10*time.Millisecond).String()+", "+time.Since(start).Round(10*time.Millisecond).String())
+			pong, err := n1.Ping(ctx, n2.Name())
+			Expect(err).NotTo(HaveOccurred())
+			row.Action, row.Outcome, row.Pinned = "net_adm:ping(n2@n2)", pong, ""
+			recordOutcome(row, time.Since(start))
+			Expect(pong).To(Equal(tc.ping))
 			removeFault(ctx, ctl, id)
 			Expect(registered(ctx, n2)(Default)).To(Equal([]string{"n2"}), "a lookup fault never costs a registration")
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"), "once the fault is removed")
@@ -77,9 +91,9 @@ var _ = Describe("Faults on lookups (PORT_PLEASE2)", Label("container"), func() 
 		Entry("drop: closed", Label("fault:drop"), SpecTimeout(specTimeout),
 			lookupCase{spec: "drop,req=port_please", lookup: returns("closed"), ping: "pang"}),
 		Entry("drop at accept: closed or noport, as the close races OTP's send", Label("fault:drop"), SpecTimeout(specTimeout),
-			lookupCase{spec: "drop,req=accept,peer=0.0.0.0/0", lookup: racesSendAndClose, ping: "pang"}),
+			lookupCase{spec: "drop,req=accept,peer=0.0.0.0/0", lookup: racesSendAndClose, ping: "pang", pinned: racePinned}),
 		Entry("reset at accept: closed or noport, as the reset races OTP's send", Label("fault:reset"), SpecTimeout(specTimeout),
-			lookupCase{spec: "reset,req=accept,peer=0.0.0.0/0", lookup: racesSendAndClose, ping: "pang"}),
+			lookupCase{spec: "reset,req=accept,peer=0.0.0.0/0", lookup: racesSendAndClose, ping: "pang", pinned: racePinned}),
 		Entry("reset: closed", Label("fault:reset"), SpecTimeout(specTimeout),
 			lookupCase{spec: "reset,req=port_please", lookup: returns("closed"), ping: "pang"}),
 		Entry("hang: noport after OTP's 10 s", Label("fault:hang", "slow"), SpecTimeout(specTimeout),
@@ -111,10 +125,21 @@ var _ = Describe("Faults on lookups (PORT_PLEASE2)", Label("container"), func() 
 			for _, e := range ns {
 				ports[e.Name] = e.Port
 			}
-			addFault(ctx, chaosControl(ctx, n2), "port_collision,node=n2")
-			Expect(eval(ctx, n1, `erl_epmd:port_please("n2", "n2")`)).To(Equal("{port," + strconv.Itoa(ports["other"]) + ",6}"))
+			const spec = "port_collision,node=n2"
+			addFault(ctx, chaosControl(ctx, n2), spec)
+			start := time.Now()
+			got := eval(ctx, n1, `erl_epmd:port_please("n2", "n2")`)
+			row := matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqPortPlease, Spec: spec,
+				Action: `erl_epmd:port_please("n2", "n2")`, Outcome: strings.ReplaceAll(got, "{port,"+strconv.Itoa(ports["other"])+",", "{port,PortOfOther,")}
+			recordOutcome(row, time.Since(start))
+			Expect(got).To(Equal("{port," + strconv.Itoa(ports["other"]) + ",6}"))
 			// The handshake reaches other@n2, which is not who n1 asked for.
-			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pang"))
+			start = time.Now()
+			pong, err := n1.Ping(ctx, n2.Name())
+			Expect(err).NotTo(HaveOccurred())
+			row.Action, row.Outcome = "net_adm:ping(n2@n2)", pong
+			recordOutcome(row, time.Since(start))
+			Expect(pong).To(Equal("pang"))
 			Expect(n1.Ping(ctx, "other@n2")).To(Equal("pong"))
 		}, SpecTimeout(specTimeout))
 })

@@ -1,12 +1,14 @@
 package scenarios_test
 
 import (
+	"regexp"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+	"github.com/chaos-epmd/chaos-epmd/scenarios/matrix"
 )
 
 var _ = Describe("Registry faults", Label("container"), func() {
@@ -19,10 +21,24 @@ var _ = Describe("Registry faults", Label("container"), func() {
 		// answer to net_kernel:stop().
 		stopped := time.Now()
 		Expect(eval(ctx, n2, "net_kernel:stop()")).To(Equal("ok"))
-		Expect(eval(ctx, n1, `{port, _, 6} = erl_epmd:port_please("n2", "n2"), stale`)).To(Equal("stale"))
-		Expect(n1.Ping(ctx, "n2@n2")).To(Equal("pang"))
+		const spec = "stale=6"
+		row := matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqPortPlease, Spec: spec,
+			Action: `erl_epmd:port_please("n2", "n2") after net_kernel:stop() on n2`}
+		start := time.Now()
+		got := eval(ctx, n1, `erl_epmd:port_please("n2", "n2")`)
+		row.Outcome = regexp.MustCompile(`^\{port,[0-9]+,`).ReplaceAllString(got, "{port,P,")
+		recordOutcome(row, time.Since(start))
+		Expect(row.Outcome).To(Equal("{port,P,6}"))
+		start = time.Now()
+		pong, err := n1.Ping(ctx, "n2@n2")
+		Expect(err).NotTo(HaveOccurred())
+		row.Action, row.Outcome = "net_adm:ping(n2@n2) after net_kernel:stop() on n2", pong
+		recordOutcome(row, time.Since(start))
+		Expect(pong).To(Equal("pang"))
 		Eventually(ctx, func() string { return eval(ctx, n1, `erl_epmd:port_please("n2", "n2")`) }).
 			WithTimeout(staleExpiresWithin).Should(Equal("noport"))
+		row.Action, row.Outcome = `erl_epmd:port_please("n2", "n2") polled from net_kernel:stop() on n2`, "noport, once the stale time has passed"
+		recordOutcome(row, time.Since(stopped))
 		Expect(time.Since(stopped)).To(BeNumerically(">=", 6*time.Second))
 	}, SpecTimeout(specTimeout))
 
@@ -36,14 +52,22 @@ var _ = Describe("Registry faults", Label("container"), func() {
 			ctl := chaosControl(ctx, n2)
 			// Taken before the add: the crash window opens inside it.
 			crashed := time.Now()
-			addFault(ctx, ctl, "crash,for=3")
+			const spec = "crash,for=3"
+			addFault(ctx, ctl, spec)
 			// A crashed daemon resets new connections as soon as they are
 			// accepted, so the reset races erl_epmd's request (as drop and
 			// reset at accept do): OTP sees closed when its request went out
 			// first, noport when its gen_tcp:send failed.
-			Expect(eval(ctx, n1, `erl_epmd:port_please("n2", "n2")`)).To(BeElementOf("closed", "noport"))
+			start := time.Now()
+			got := eval(ctx, n1, `erl_epmd:port_please("n2", "n2")`)
+			row := matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqDaemon, Spec: spec,
+				Action: `erl_epmd:port_please("n2", "n2") during the crash`, Outcome: got,
+				Pinned: "closed | noport: the crashed daemon's reset at accept races OTP's gen_tcp:send of the request"}
+			recordOutcome(row, time.Since(start))
+			Expect(got).To(BeElementOf("closed", "noport"))
 			Eventually(ctx, registered(ctx, n2)).WithTimeout(reregisterWithin).Should(Equal([]string{"n2"}))
-			AddReportEntry("registered again after crash,for=3", time.Since(crashed).Round(10*time.Millisecond).String())
+			row.Action, row.Outcome, row.Pinned = "n2 left running through the crash", "registered again by itself, after the crash ended", ""
+			recordOutcome(row, time.Since(crashed))
 			Expect(time.Since(crashed)).To(BeNumerically(">=", 3*time.Second))
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
 		}, SpecTimeout(specTimeout))

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+	"github.com/chaos-epmd/chaos-epmd/scenarios/matrix"
 )
 
 var _ = Describe("A stalled daemon (stall)", Label("container"), func() {
@@ -14,11 +15,15 @@ var _ = Describe("A stalled daemon (stall)", Label("container"), func() {
 		c := startCluster(ctx, 2, nil, map[int][]erlangfixtures.Option{1: {erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos)}})
 		n1, n2 := c.Nodes[0], c.Nodes[1]
 		startDistribution(ctx, n1, n2)
-		addFault(ctx, chaosControl(ctx, n2), "stall=3,first=1")
+		const spec = "stall=3,first=1"
+		addFault(ctx, chaosControl(ctx, n2), spec)
 		start := time.Now()
-		Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
+		pong, err := n1.Ping(ctx, n2.Name())
+		Expect(err).NotTo(HaveOccurred())
 		took := time.Since(start)
-		AddReportEntry("ping through a 3 s stall", took.Round(10*time.Millisecond).String())
+		recordOutcome(matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqDaemon, Spec: spec,
+			Action: "net_adm:ping(n2@n2), the join's lookup stalled", Outcome: pong}, took)
+		Expect(pong).To(Equal("pong"))
 		Expect(took).To(BeNumerically(">=", 3*time.Second))
 	}, SpecTimeout(specTimeout))
 })
