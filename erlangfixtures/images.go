@@ -321,6 +321,10 @@ type BuildOptions struct {
 	Logger *slog.Logger
 	// Output receives debootstrap's and apt-get's output; nil discards.
 	Output io.Writer
+	// Force builds the images even when present and imports them under the
+	// same references (to time a cold build, or to take a moved testing
+	// suite's packages); containers of the old images keep running.
+	Force bool
 }
 
 // presentImages remembers the image references found in the engine by this
@@ -372,7 +376,7 @@ func BuildImages(ctx context.Context, imgs []Image, o BuildOptions) ([]BuildResu
 		}
 		imgs[k] = i
 		res[k] = BuildResult{Image: i, Ref: i.Ref()}
-		if _, ok := presentImages.Load(res[k].Ref); ok {
+		if _, ok := presentImages.Load(res[k].Ref); ok && !o.Force {
 			continue
 		}
 		if bySuite[i.Release] == nil {
@@ -423,6 +427,10 @@ func (b *builder) suite(ctx context.Context, r Release, imgs []Image, ks []int, 
 		var m []int
 		for _, k := range ks {
 			ref := imgs[k].Ref()
+			if b.o.Force {
+				m = append(m, k)
+				continue
+			}
 			ok, err := imageExists(ctx, b.cli, ref)
 			if err != nil {
 				return nil, err

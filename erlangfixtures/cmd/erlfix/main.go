@@ -1,10 +1,11 @@
 // Command erlfix prepares and cleans up after the Erlang fixtures.
 //
-//	erlfix images [-images LIST] [-release LIST] [-v]  build missing images (root), print refs and timings;
-//	                                                   LIST: all (default), bookworm, 29, elixir, rabbitmq:trixie, ...
-//	erlfix chaos-image                                 import the FROM-scratch chaos-epmd:VERSION image, print its ref
-//	erlfix leftovers [-session ID]                     list fixture containers/networks; exit 1 if any
-//	erlfix clean [-session ID]                         force-remove fixture containers and networks
+//	erlfix images [-images LIST] [-release LIST] [-force] [-v]
+//	                              build missing images (root), print refs and timings;
+//	                              LIST: all (default), bookworm, 29, elixir, rabbitmq:trixie, ...
+//	erlfix chaos-image            import the FROM-scratch chaos-epmd:VERSION image, print its ref
+//	erlfix leftovers [-session ID]  list fixture containers/networks; exit 1 if any
+//	erlfix clean [-session ID]    force-remove fixture containers and networks
 //
 // Run it from the module tree: go run ./erlangfixtures/cmd/erlfix images
 package main
@@ -51,7 +52,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: erlfix images [-images LIST] [-release LIST] [-v] | chaos-image | leftovers [-session ID] | clean [-session ID]")
+	fmt.Fprintln(os.Stderr, "usage: erlfix images [-images LIST] [-release LIST] [-force] [-v] | chaos-image | leftovers [-session ID] | clean [-session ID]")
 	os.Exit(2)
 }
 
@@ -60,6 +61,7 @@ func images(ctx context.Context, args []string) error {
 	list := fs.String("images", "all", "comma-separated images: all, a release (bookworm, 27, otp29), an application (elixir, rabbitmq: on every release) or APP:RELEASE")
 	releases := fs.String("release", "", "only the OTP images of these releases (comma-separated names or OTP versions)")
 	verbose := fs.Bool("v", false, "show debootstrap's and apt-get's output")
+	force := fs.Bool("force", false, "build even when present, replacing the images (time a cold build with an empty $CHAOS_EPMD_CACHE)")
 	_ = fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("images: unexpected argument %q (lists go in -images)", fs.Arg(0))
@@ -77,7 +79,7 @@ func images(ctx context.Context, args []string) error {
 		out = os.Stderr
 	}
 	start := time.Now()
-	res, err := erlangfixtures.BuildImages(ctx, imgs, erlangfixtures.BuildOptions{Logger: log, Output: out})
+	res, err := erlangfixtures.BuildImages(ctx, imgs, erlangfixtures.BuildOptions{Logger: log, Output: out, Force: *force})
 	for _, r := range res {
 		if r.Ref == "" {
 			continue
