@@ -167,7 +167,7 @@ func TestKubernetesSidecar(t *testing.T) {
 	}
 	check("sidecar name", side.Name, "chaos-epmd")
 	check("sidecar restartPolicy", ptrString(side.RestartPolicy), "Always")
-	check("sidecar image", side.Image, "chaos-epmd:0.1.0")
+	check("sidecar image", side.Image, "chaos-epmd:v0.1.0")
 	check("sidecar ports", portsOf(side.Ports), "epmd=4369/TCP chaos-admin=4380/TCP")
 	if p := side.StartupProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.String() != "epmd" {
 		t.Errorf("sidecar startup probe %+v, want tcpSocket on epmd", p)

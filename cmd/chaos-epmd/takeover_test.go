@@ -393,3 +393,30 @@ func waitLog(t *testing.T, log *lockedBuffer, s string) {
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 }
+
+// TestTakeoverNodeNotBack: a registration that does not come back (here a
+// client that does not register again, as OTP before 24) is named after
+// the takeover's 10 s, and -handback does not wait for it.
+func TestTakeoverNodeNotBack(t *testing.T) {
+	port := freePort(t)
+	orig := startCEpmd(t, port)
+	cl := &epmd.Client{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Timeout: 5 * time.Second}
+	reg, err := cl.Register(context.Background(), &epmd.Alive2Req{PortNo: 4711, NodeType: 77, HighVsn: 6, LowVsn: 5, Name: "old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	waitNames(t, port, []string{"old"})
+	log, code := stagingRun(t, []string{"-takeover", "-handback", "-for", "11", "-port", strconv.Itoa(port)}, nil, nil)
+	t.Cleanup(func() { _, _ = (&epmd.Client{Port: port, Timeout: time.Second}).Kill(context.Background()) })
+	log = regexp.MustCompile(` pid=\d+`).ReplaceAllString(log, " pid=N")
+	args := fmt.Sprintf("%s -port %d -relaxed_command_check", orig.Path, port)
+	want := fmt.Sprintf("takeover: stopping epmd pid=N exe=%s args=%s nodes=old\n", orig.Path, args) +
+		fmt.Sprintf("takeover: listening port=%d pid=N\n", port) +
+		"takeover: node did not register again (OTP before 24 does not; it stays reachable only over connections already open) node=old waited=10s\n" +
+		"run time over for=11s\n" +
+		fmt.Sprintf("handback: epmd restarted exe=%s args=%s pid=N nodes=\n", orig.Path, args)
+	if code != 0 || log != want {
+		t.Fatalf("exit %d, log:\n%s\nwant exit 0, log:\n%s", code, log, want)
+	}
+}
