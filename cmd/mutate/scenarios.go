@@ -27,6 +27,7 @@ var ErrEditNotApplicable = errors.New("edit does not apply")
 type scenariosConfig struct {
 	out         string
 	labelFilter string
+	focus       string
 	timeout     time.Duration
 	control     bool
 	buildOnly   bool
@@ -40,6 +41,7 @@ func parseScenariosFlags(args []string, root string) (*scenariosConfig, error) {
 	fs := flag.NewFlagSet("mutate scenarios", flag.ContinueOnError)
 	fs.StringVar(&c.out, "out", filepath.Join(root, "build", "mutation"), "directory for binaries, logs and Ginkgo JSON reports")
 	fs.StringVar(&c.labelFilter, "label-filter", "", "Ginkgo label filter for the suite (default: every spec)")
+	fs.StringVar(&c.focus, "focus", "", "Ginkgo focus regexp for the suite (default: every spec)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "go test -timeout of one suite run")
 	fs.BoolVar(&c.control, "control", true, "first run the suite against the unmutated build")
 	fs.BoolVar(&c.buildOnly, "build-only", false, "apply the edits and build the binaries, run nothing")
@@ -156,9 +158,9 @@ func runScenarios(ctx context.Context, args []string, stdout io.Writer) error {
 		r.print(stdout, control)
 		results = append(results, r)
 	}
-	fmt.Fprintf(stdout, "\n%-20s %6s %6s %7s %6s %8s\n", "mutant", "specs", "failed", "passed", "other", "time")
+	fmt.Fprintf(stdout, "\n%-20s %6s %6s %7s %8s\n", "mutant", "specs", "failed", "passed", "time")
 	for _, r := range results {
-		fmt.Fprintf(stdout, "%-20s %6d %6d %7d %6d %8s\n", r.name, r.specs, len(r.failed), r.passed, r.specs-len(r.failed)-r.passed, r.elapsed.Round(time.Second))
+		fmt.Fprintf(stdout, "%-20s %6d %6d %7d %8s\n", r.name, r.specs, len(r.failed), r.passed, r.elapsed.Round(time.Second))
 	}
 	return nil
 }
@@ -246,7 +248,8 @@ func (s *ginkgoSpec) failed() bool {
 
 type suiteResult struct {
 	name          string
-	specs, passed int
+	specs, passed int // specs run (not skipped or pending)
+	skipped       int
 	failed        []ginkgoSpec // specs and suite-level nodes
 	elapsed       time.Duration
 }
@@ -263,6 +266,9 @@ func runSuite(ctx context.Context, c *scenariosConfig, dir, cache, name, bin str
 	args := []string{"test", "-count=1", "-timeout", c.timeout.String(), "./scenarios/", "-args", "-ginkgo.json-report=" + reportPath}
 	if c.labelFilter != "" {
 		args = append(args, "-ginkgo.label-filter="+c.labelFilter)
+	}
+	if c.focus != "" {
+		args = append(args, "-ginkgo.focus="+c.focus)
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
@@ -283,10 +289,14 @@ func runSuite(ctx context.Context, c *scenariosConfig, dir, cache, name, bin str
 	for _, rep := range reports {
 		for _, s := range rep.SpecReports {
 			if s.LeafNodeType == "It" {
-				r.specs++
-				if s.State == "passed" {
+				switch s.State {
+				case "skipped", "pending":
+					r.skipped++
+					continue
+				case "passed":
 					r.passed++
 				}
+				r.specs++
 			}
 			if s.failed() {
 				r.failed = append(r.failed, s)
@@ -297,7 +307,7 @@ func runSuite(ctx context.Context, c *scenariosConfig, dir, cache, name, bin str
 }
 
 func (r *suiteResult) print(w io.Writer, control *suiteResult) {
-	fmt.Fprintf(w, "   %d of %d specs failed, %d passed (%s)\n", len(r.failed), r.specs, r.passed, r.elapsed.Round(time.Second))
+	fmt.Fprintf(w, "   %d of %d specs failed, %d passed, %d not run (%s)\n", len(r.failed), r.specs, r.passed, r.skipped, r.elapsed.Round(time.Second))
 	for _, s := range r.failed {
 		note := ""
 		if control != nil && control != r && slices.ContainsFunc(control.failed, func(c ginkgoSpec) bool { return c.text() == s.text() }) {
