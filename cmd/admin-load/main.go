@@ -20,6 +20,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -53,6 +54,9 @@ type config struct {
 	installed          int
 	adminWorkers       int
 	maxAdmin           time.Duration
+	// pid is the daemon's process, whose CPU time each phase reports;
+	// this process when the daemon runs in it.
+	pid int
 }
 
 func main() {
@@ -69,6 +73,7 @@ func main() {
 	flag.IntVar(&c.installed, "installed", 20, "faults kept installed throughout (never matching)")
 	flag.IntVar(&c.adminWorkers, "admin-workers", 16, "concurrent admin clients")
 	flag.DurationVar(&c.maxAdmin, "max-admin", 100*time.Millisecond, "longest admin request allowed")
+	flag.IntVar(&c.pid, "pid", 0, "process ID of the -epmd daemon, to report its CPU use")
 	flag.Parse()
 	if (c.epmdAddr == "") != (admin == "") {
 		fmt.Fprintln(os.Stderr, "admin-load: -epmd and -admin go together")
@@ -98,6 +103,9 @@ type phaseResult struct {
 	// stall is the longest a 1 ms sleep overslept during the phase: how
 	// long the machine kept this process off the CPU.
 	stall time.Duration
+	// cpu is the daemon's CPU time during the phase, wall the phase's
+	// length.
+	cpu, wall time.Duration
 }
 
 func (r *phaseResult) add(o *phaseResult) {
@@ -109,6 +117,8 @@ func (r *phaseResult) add(o *phaseResult) {
 	r.lost += o.lost
 	r.failed += o.failed
 	r.stall = max(r.stall, o.stall)
+	r.cpu += o.cpu
+	r.wall += o.wall
 	if r.firstLost == "" {
 		r.firstLost = o.firstLost
 	}
@@ -176,8 +186,12 @@ func cmpOr(a, b string) string {
 }
 
 func (r *phaseResult) churnLine() string {
-	return fmt.Sprintf("%d registrations, %d lost, %d failed; ALIVE2 %s; PORT_PLEASE2 %s; longest stall %s",
-		r.registered, r.lost, r.failed, latencies(r.alive2), latencies(r.lookup), r.stall.Round(10*time.Microsecond))
+	cpu := ""
+	if r.cpu > 0 {
+		cpu = fmt.Sprintf("; daemon CPU %.0f%% of a core", 100*r.cpu.Seconds()/r.wall.Seconds())
+	}
+	return fmt.Sprintf("%d registrations, %d lost, %d failed; ALIVE2 %s; PORT_PLEASE2 %s; longest stall %s%s",
+		r.registered, r.lost, r.failed, latencies(r.alive2), latencies(r.lookup), r.stall.Round(10*time.Microsecond), cpu)
 }
 
 func (r *phaseResult) adminLine() string {
@@ -211,6 +225,7 @@ func phase(c config, ac *faults.Client, withAdmin bool) phaseResult {
 	var mu sync.Mutex
 	var res phaseResult
 	var wg sync.WaitGroup
+	cpu0, start := cpuTime(c.pid), time.Now()
 	wg.Go(func() {
 		for ctx.Err() == nil {
 			t0 := time.Now()
@@ -237,7 +252,30 @@ func phase(c config, ac *faults.Client, withAdmin bool) phaseResult {
 		mu.Unlock()
 	}
 	wg.Wait()
+	if c.pid != 0 {
+		res.cpu, res.wall = cpuTime(c.pid)-cpu0, time.Since(start)
+	}
 	return res
+}
+
+// cpuTime returns the user and system CPU time of process pid so far
+// (clock ticks of 10 ms, Linux's USER_HZ); 0 for pid 0.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // churn registers node i under a new name each cycle, looks it up,
