@@ -277,3 +277,34 @@ func TestReadProfile(t *testing.T) {
 		t.Errorf("readProfile = %v, want %v", got, want)
 	}
 }
+
+func TestFastGOFLAGS(t *testing.T) {
+	t.Setenv("GOFLAGS", "-buildvcs=false")
+	tests := []struct {
+		name, pkg, extra, want string
+	}{
+		{name: "slow tests", pkg: "epmd", want: "-buildvcs=false -count=1 -short -skip=(^(TestHostileSlowloris|TestFileTable)$)"},
+		{name: "slow and extra", pkg: "epmd", extra: "^TestX$", want: "-buildvcs=false -count=1 -short -skip=(^(TestHostileSlowloris|TestFileTable)$)|(^TestX$)"},
+		{name: "none", pkg: "faults", want: "-buildvcs=false -count=1 -short"},
+		{name: "extra only", pkg: "faults", extra: "^TestHoldPorts$", want: "-buildvcs=false -count=1 -short -skip=(^TestHoldPorts$)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fastGOFLAGS(tt.pkg, tt.extra); got != tt.want {
+				t.Errorf("fastGOFLAGS(%s, %q) = %q, want %q", tt.pkg, tt.extra, got, tt.want)
+			}
+		})
+	}
+	f := skipFlag{}
+	for _, v := range []string{"faults=^A$", "faults=^B$"} {
+		if err := f.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f["faults"] != "^A$|^B$" {
+		t.Errorf("-skip twice = %q, want ^A$|^B$", f["faults"])
+	}
+	if err := f.Set("faults"); err == nil {
+		t.Error("-skip faults accepted without a regexp")
+	}
+}

@@ -46,12 +46,32 @@ type unitsConfig struct {
 	minCoverage float64
 	keep        bool
 	blind       bool
+	skip        skipFlag
 	pkgs        []string
 }
 
+// skipFlag is -skip PKG=REGEXP, repeatable: more tests kept out of a
+// package's per-mutant run (a test failing or flaky on this machine).
+type skipFlag map[string]string
+
+func (f skipFlag) String() string { return fmt.Sprint(map[string]string(f)) }
+
+func (f skipFlag) Set(v string) error {
+	pkg, re, ok := strings.Cut(v, "=")
+	if !ok || pkg == "" || re == "" || strings.ContainsAny(re, " \t") {
+		return fmt.Errorf("want PKG=REGEXP without spaces, got %q", v)
+	}
+	if old := f[pkg]; old != "" {
+		re = old + "|" + re
+	}
+	f[pkg] = re
+	return nil
+}
+
 func parseUnitsFlags(args []string, root string) (*unitsConfig, error) {
-	c := &unitsConfig{}
+	c := &unitsConfig{skip: skipFlag{}}
 	fs := flag.NewFlagSet("mutate units", flag.ContinueOnError)
+	fs.Var(c.skip, "skip", "PKG=REGEXP: also keep these tests of PKG out of the per-mutant run (repeatable)")
 	fs.StringVar(&c.gremlins, "gremlins", "", "the gremlins binary (default: gremlins on PATH, else in $(go env GOPATH)/bin)")
 	fs.IntVar(&c.workers, "workers", 2, "mutants tested at once")
 	fs.IntVar(&c.coefficient, "timeout-coefficient", 10, "a mutant's test run times out after this many times the coverage run's duration")
@@ -161,7 +181,7 @@ func mutatePackage(ctx context.Context, c *unitsConfig, bin, snap, pkg string, s
 		return nil, err
 	}
 	defer logf.Close()
-	goflags := fastGOFLAGS(pkg)
+	goflags := fastGOFLAGS(pkg, c.skip[pkg])
 	cmd := exec.CommandContext(ctx, bin, "unleash",
 		"--workers", fmt.Sprint(c.workers),
 		"--timeout-coefficient", fmt.Sprint(c.coefficient),
@@ -190,11 +210,17 @@ func mutatePackage(ctx context.Context, c *unitsConfig, bin, snap, pkg string, s
 }
 
 // fastGOFLAGS is GOFLAGS for a package's per-mutant test run: no cached
-// results, -short, and the package's slowTests skipped.
-func fastGOFLAGS(pkg string) string {
+// results, -short, the package's slowTests and extra skipped.
+func fastGOFLAGS(pkg, extra string) string {
 	goflags := strings.TrimSpace(os.Getenv("GOFLAGS") + " -count=1 -short")
-	if re := slowTests[pkg]; re != "" {
-		goflags += " -skip=" + re
+	var skip []string
+	for _, re := range []string{slowTests[pkg], extra} {
+		if re != "" {
+			skip = append(skip, "("+re+")")
+		}
+	}
+	if len(skip) > 0 {
+		goflags += " -skip=" + strings.Join(skip, "|")
 	}
 	return goflags
 }
