@@ -39,14 +39,11 @@ func epollID(ev *syscall.EpollEvent) uint64 {
 // watchKept hands a registration connection to the watcher and reports
 // whether it took it; when it did not, the caller waits on it itself.
 func (s *Server) watchKept(c *Conn) bool {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
+	raw := c.raw
+	if raw == nil {
 		return false
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
+	var err error
 	k := &s.keptConns
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -83,6 +83,7 @@ type Server struct {
 
 	initOnce  sync.Once
 	handler   Handler
+	bare      bool // no middleware: handler is the protocol itself
 	reg       Registry
 	log       *slog.Logger
 	logLevels [4]bool // enabled: always, -d, -d -d, -d -d -d
@@ -112,6 +113,7 @@ func (s *Server) init() {
 			s.reg = &MemRegistry{}
 		}
 		s.handler = Chain(core{s}, s.Middleware...)
+		s.bare = len(s.Middleware) == 0
 		s.log = s.Logger
 		if s.log == nil {
 			s.log = slog.New(slog.DiscardHandler)
@@ -152,7 +154,8 @@ type Conn struct {
 	release       func()
 	kept          bool
 	closed        atomic.Bool
-	watched       atomic.Bool // handed to the server's keptConns
+	watched       atomic.Bool     // handed to the server's keptConns
+	raw           syscall.RawConn // nil when nc has no descriptor
 }
 
 // SetPacketTimeout sets how long the connection may stay idle while its
@@ -374,6 +377,7 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 	c.IsLocal = IsLocalPeer(c.RemoteAddr.Addr(), c.LocalAddr.Addr())
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
 			_ = raw.Control(func(fd uintptr) { c.FD = int(fd) })
 		}
 	}
@@ -429,11 +433,13 @@ func (s *Server) serveConn(c *Conn) {
 	}()
 	s.logConnOpen(c)
 	w := &connWriter{s: s, c: c}
-	s.handler.ServeEPMD(s.ctx, w, &Request{Kind: KindAccept, Conn: c, Registry: s.reg})
-	if c.closed.Load() {
-		return
+	if !s.bare { // the bare protocol handler does nothing at accept
+		s.handler.ServeEPMD(s.ctx, w, &Request{Kind: KindAccept, Conn: c, Registry: s.reg})
+		if c.closed.Load() {
+			return
+		}
+		_ = w.Flush()
 	}
-	_ = w.Flush()
 	buf := framePool.Get().(*[inbufSize]byte)
 	body, ok := s.readFrame(c, buf[:])
 	if !ok {
