@@ -1,0 +1,438 @@
+package scenarios_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/chaos-epmd/chaos-epmd/erlangfixtures"
+	"github.com/chaos-epmd/chaos-epmd/faults"
+	"github.com/chaos-epmd/chaos-epmd/scenarios/matrix"
+)
+
+// The reference application (erlangfixtures/refapp, an Elixir release
+// built with mix release) under chaos-epmd as a sidecar in its pod, with
+// the release's own C epmd as the control. Everything is read from outside
+// the release: its log and exit status, bin/refapp commands, the
+// sidecar's registry and events, and a hidden probe node.
+
+// Timeouts of this file.
+const (
+	// releaseSpecTimeout bounds one release story: its pods' start (a
+	// release boots in 2 to 7 s on a loaded 2-core machine), the story,
+	// cleanup.
+	releaseSpecTimeout = 4 * time.Minute
+	// releaseSetupTimeout bounds building the refapp images and starting a
+	// shared cluster.
+	releaseSetupTimeout = 5 * time.Minute
+	// otpRegWait is how long OTP's erl_epmd waits for the ALIVE2 reply
+	// before it gives up with no_reg_reply_from_epmd (erl_epmd.erl: 10 s).
+	otpRegWait = 10 * time.Second
+	// otpSetupTime is net_kernel's connection set-up time (net_setuptime,
+	// 7 s), which bounds a PORT_PLEASE2 that never gets its reply.
+	otpSetupTime = 7 * time.Second
+	// exitAfterFault bounds how long a release takes to exit once epmd
+	// refused or closed its ALIVE2 (observed 0.02 to 0.11 s).
+	exitAfterFault = 2 * time.Second
+	// refappRetry is REFAPP_RETRY_MS, the reference app's reconnect
+	// interval (its default).
+	refappRetry = time.Second
+)
+
+var refappSubject = fmt.Sprintf("refapp, Elixir %s release (OTP %d)",
+	erlangfixtures.Elixir.Versions[erlangfixtures.OTP25], erlangfixtures.OTP25.OTP())
+
+// loopCommand restarts the release whenever it exits, as a supervisor or
+// systemd's Restart=always with RestartSec=0 does, and says how it ended.
+var loopCommand = []string{"/bin/sh", "-c", `while :; do bin/refapp start; echo "refapp exited with status $?"; done`}
+
+var _ = Describe("an Elixir release under chaos-epmd as its sidecar", Label("container", "app:release"), func() {
+	// Every spec here has a network of its own, so the specs spread over
+	// Ginkgo's processes.
+	var imgs erlangfixtures.RefAppImages
+	var nw string
+
+	BeforeEach(func(ctx SpecContext) {
+		imgs = refappImages(ctx)
+		nw = releaseNetwork(ctx)
+	}, NodeTimeout(releaseSetupTimeout))
+
+	startApp := func(ctx context.Context, img, host string, opts ...erlangfixtures.Option) (*erlangfixtures.App, error) {
+		if img == imgs.NoShell {
+			opts = append(opts, noShellNode(host))
+		}
+		return startRelease(ctx, nw, img, host, opts...)
+	}
+
+	Describe("three release nodes, each in its own pod, joining from REFAPP_PEERS", func() {
+		DescribeTable("form one cluster: Node.list/0 of each names the two others",
+			func(ctx SpecContext, image func() string, sidecar bool) {
+				probe := startProbe(ctx, nw, "probe-c")
+				apps := make([]*erlangfixtures.App, 3)
+				errs := make([]error, 3)
+				var wg sync.WaitGroup
+				for i := range apps {
+					host := fmt.Sprintf("c%d", i+1)
+					opts := []erlangfixtures.Option{erlangfixtures.WithProbe(probe),
+						erlangfixtures.WithEnv("REFAPP_PEERS", "refapp@c1,refapp@c2,refapp@c3")}
+					if sidecar {
+						opts = append(opts, erlangfixtures.WithChaosSidecar())
+					}
+					wg.Go(func() { apps[i], errs[i] = startApp(ctx, image(), host, opts...) })
+				}
+				wg.Wait()
+				for _, err := range errs {
+					Expect(err).NotTo(HaveOccurred())
+				}
+				epmd := erlangfixtures.EpmdC
+				if sidecar {
+					epmd = erlangfixtures.EpmdChaos
+				}
+				for i, a := range apps {
+					others := []string{}
+					for j := range apps {
+						if j != i {
+							others = append(others, fmt.Sprintf("refapp@c%d", j+1))
+						}
+					}
+					want := "[" + strings.Join(others, ",") + "]"
+					start := time.Now()
+					Eventually(ctx, func() (string, error) { return a.Eval(ctx, "lists:sort(nodes())") }).Should(Equal(want))
+					recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(epmd), Request: reqPortPlease,
+						Action: "REFAPP_PEERS joins; nodes() on " + a.Name() + " over erpc", Outcome: want}, time.Since(start))
+					Expect(a.Registered(ctx)).To(Equal([]string{"refapp"}), "the registry of %s's epmd", a.Name())
+					if image() != imgs.NoShell {
+						res, err := a.Exec(ctx, []string{"bin/refapp", "rpc", "IO.inspect(Enum.sort(Node.list()))"})
+						Expect(err).NotTo(HaveOccurred())
+						Expect(res.ExitCode).To(Equal(0))
+						Expect(res.Output).To(Equal("[:" + strings.Join(others, ", :") + "]\n"))
+					}
+				}
+			},
+			Entry("the Debian image, each with a chaos-epmd sidecar", SpecTimeout(releaseSpecTimeout),
+				func() string { return imgs.Debian }, true),
+			Entry("the no-shell image, each with a chaos-epmd sidecar", Label("slow"), SpecTimeout(releaseSpecTimeout),
+				func() string { return imgs.NoShell }, true),
+			Entry("the Debian image, each with the release's own C epmd (control)", SpecTimeout(releaseSpecTimeout),
+				func() string { return imgs.Debian }, false),
+		)
+	})
+
+	Describe("ALIVE2 faults at boot: bin/refapp start", func() {
+		DescribeTable("exits with status 1 and is not retried by the release",
+			func(ctx SpecContext, spec, want string, after, within time.Duration) {
+				a, err := startApp(ctx, imgs.Debian, "b1", erlangfixtures.WithChaosSidecar(spec))
+				if err != nil { // delay_write: the sidecar registers before it writes the late reply
+					Expect(err).To(BeAssignableToTypeOf(&erlangfixtures.StartError{}))
+				}
+				st, err := a.Wait(ctx)
+				Expect(err).NotTo(HaveOccurred())
+				log, err := a.Logs(ctx)
+				Expect(err).NotTo(HaveOccurred())
+				cl, err := a.ChaosClient()
+				Expect(err).NotTo(HaveOccurred())
+				hit := firstFault(ctx, cl)
+				took := st.FinishedAt.Sub(hit)
+				recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqAlive2, Spec: spec,
+					Action: "bin/refapp start", Outcome: fmt.Sprintf("exit %d: %s", st.ExitCode, want)}, took)
+				Expect(st.ExitCode).To(Equal(1))
+				// Elixir's release prints OTP's start-up failure and nothing of
+				// the application, whose supervisor never started.
+				Expect(log).To(ContainSubstring(want))
+				Expect(log).NotTo(ContainSubstring("refapp: refapp@b1 up"))
+				Expect(took).To(BeNumerically(">=", after), "exit after the fault")
+				Expect(took).To(BeNumerically("<", after+within), "exit after the fault")
+			},
+			Entry("drop: closed without a reply", Label("fault:drop"), SpecTimeout(releaseSpecTimeout),
+				"drop,req=alive2", "epmd_close", time.Duration(0), exitAfterFault),
+			Entry("name_in_use: refused as a duplicate", Label("fault:name_in_use"), SpecTimeout(releaseSpecTimeout),
+				"name_in_use", "Protocol 'inet_tcp': the name refapp@b1 seems to be in use by another Erlang node", time.Duration(0), exitAfterFault),
+			Entry("hang: no reply, ever", Label("fault:hang", "slow"), SpecTimeout(releaseSpecTimeout),
+				"hang,req=alive2", "no_reg_reply_from_epmd", otpRegWait, exitAfterFault),
+			Entry("delay_write=12: the reply comes after OTP's 10 s", Label("fault:delay_write", "slow"), SpecTimeout(releaseSpecTimeout),
+				"delay_write=12,req=alive2", "no_reg_reply_from_epmd", otpRegWait, exitAfterFault),
+		)
+	})
+
+	Describe("a release stopped and restarted at once under the same name (a Restart= loop)", func() {
+		// erlang/otp#11083: a node's ALIVE2 can reach epmd before epmd has read
+		// the FIN of the same name's previous registration, and be refused.
+		// A release restart boots a VM first (seconds), so the C epmd and
+		// chaos-epmd have long read the FIN: no refusal in these restarts.
+		// stale=8 keeps the old registration for 8 s, which makes the refusal
+		// certain.
+		DescribeTable("re-registers under its name",
+			func(ctx SpecContext, sidecar bool, restarts int) {
+				opts := []erlangfixtures.Option{erlangfixtures.WithCommand(loopCommand...)}
+				epmd := erlangfixtures.EpmdC
+				if sidecar {
+					opts = append(opts, erlangfixtures.WithChaosSidecar())
+					epmd = erlangfixtures.EpmdChaos
+				}
+				a, err := startApp(ctx, imgs.Debian, "r1", opts...)
+				Expect(err).NotTo(HaveOccurred())
+				for i := 1; i <= restarts; i++ {
+					start := time.Now()
+					stopRelease(ctx, a)
+					Eventually(ctx, func(g Gomega) int {
+						return strings.Count(appLog(ctx, a)(g), "refapp: refapp@r1 up")
+					}).Should(Equal(i + 1))
+					recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(epmd), Request: reqAlive2,
+						Action: "bin/refapp stop; the loop runs bin/refapp start again", Outcome: "refapp exited with status 0; up again"}, time.Since(start))
+				}
+				log := appLog(ctx, a)(Default)
+				Expect(strings.Count(log, "refapp exited with status 0")).To(Equal(restarts))
+				Expect(log).NotTo(ContainSubstring("seems to be in use"))
+				Expect(a.Registered(ctx)).To(Equal([]string{"refapp"}))
+			},
+			Entry("with the release's own C epmd (control)", SpecTimeout(releaseSpecTimeout), false, 2),
+			Entry("with a chaos-epmd sidecar", SpecTimeout(releaseSpecTimeout), true, 2),
+		)
+
+		It("with stale=8 the restart is refused as a duplicate until the old registration expires", Label("fault:stale", "slow"), func(ctx SpecContext) {
+			const spec = "stale=8"
+			a, err := startApp(ctx, imgs.Debian, "r2", erlangfixtures.WithCommand(loopCommand...), erlangfixtures.WithChaosSidecar(spec))
+			Expect(err).NotTo(HaveOccurred())
+			start := time.Now()
+			stopRelease(ctx, a)
+			Eventually(ctx, func(g Gomega) int {
+				return strings.Count(appLog(ctx, a)(g), "refapp: refapp@r2 up")
+			}).WithTimeout(8*time.Second + eventually).Should(Equal(2))
+			took := time.Since(start)
+			log := appLog(ctx, a)(Default)
+			refusals := strings.Count(log, "Protocol 'inet_tcp': the name refapp@r2 seems to be in use by another Erlang node")
+			recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqAlive2, Spec: spec,
+				Action:  "bin/refapp stop; the loop runs bin/refapp start again",
+				Outcome: fmt.Sprintf("%d x \"the name refapp@r2 seems to be in use by another Erlang node\", exit 1; then up", refusals),
+				Pinned:  ">= 1 refusal: each boot takes 2 to 7 s here, so 1 or more fall in the 8 s"}, took)
+			Expect(refusals).To(BeNumerically(">=", 1))
+			Expect(strings.Count(log, "refapp exited with status 1")).To(Equal(refusals))
+			Expect(took).To(BeNumerically(">=", 8*time.Second), "up again only once the stale registration expired")
+		}, SpecTimeout(releaseSpecTimeout))
+	})
+
+})
+
+// One cluster shared by the stories that leave it as they found it.
+var _ = Describe("a running release cluster with a chaos-epmd sidecar in each pod", Label("container", "app:release"), Ordered, func() {
+	var apps []*erlangfixtures.App
+
+	BeforeAll(func(ctx SpecContext) {
+		imgs := refappImages(ctx)
+		nw := releaseNetwork(ctx)
+		probe := startProbe(ctx, nw, "probe-k")
+		apps = make([]*erlangfixtures.App, 3)
+		errs := make([]error, 3)
+		var wg sync.WaitGroup
+		for i := range apps {
+			wg.Go(func() {
+				apps[i], errs[i] = startRelease(ctx, nw, imgs.Debian, fmt.Sprintf("k%d", i+1), erlangfixtures.WithChaosSidecar(),
+					erlangfixtures.WithProbe(probe), erlangfixtures.WithEnv("REFAPP_PEERS", "refapp@k1,refapp@k2,refapp@k3"))
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			Expect(err).NotTo(HaveOccurred())
+		}
+		for _, a := range apps {
+			Eventually(ctx, func() (string, error) { return a.Eval(ctx, "length(nodes())") }).Should(Equal("2"))
+		}
+	}, NodeTimeout(releaseSetupTimeout))
+
+	It("bin/refapp foreground is no command of a mix release", func(ctx SpecContext) {
+		res, err := apps[0].Exec(ctx, []string{"bin/refapp", "foreground"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(1))
+		Expect(res.Stdout).To(BeEmpty())
+		Expect(res.Stderr).To(HavePrefix("Usage: refapp COMMAND [ARGS]\n"))
+		Expect(res.Stderr).To(HaveSuffix("\nERROR: Unknown command foreground\n"))
+	}, SpecTimeout(releaseSpecTimeout))
+
+	// bin/refapp rpc starts a hidden node rpc-XXXX-refapp@k1, which
+	// registers with the pod's epmd (ALIVE2), looks refapp up
+	// (PORT_PLEASE2) and calls it. NAMES is never asked.
+	DescribeTable("bin/refapp rpc with a fault on its pod's sidecar",
+		func(ctx SpecContext, spec string, exit int, stdout, stderr string, atLeast time.Duration, wantFired int) {
+			a := apps[0]
+			cl, err := a.ChaosClient()
+			Expect(err).NotTo(HaveOccurred())
+			info, err := cl.Add(ctx, spec)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func(ctx SpecContext) { Expect(cl.Remove(ctx, info.ID)).To(Succeed()) })
+			start := time.Now()
+			res, err := a.Exec(ctx, []string{"bin/refapp", "rpc", "IO.inspect(Enum.sort(Node.list()))"})
+			took := time.Since(start)
+			Expect(err).NotTo(HaveOccurred())
+			recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(erlangfixtures.EpmdChaos), Spec: spec,
+				Action: "bin/refapp rpc EXPR", Outcome: fmt.Sprintf("exit %d: %s", res.ExitCode, strings.TrimSpace(res.Output))}, took)
+			Expect(res.ExitCode).To(Equal(exit))
+			Expect(res.Stdout).To(Equal(stdout))
+			Expect(res.Stderr).To(Equal(stderr))
+			Expect(took).To(BeNumerically(">=", atLeast))
+			Expect(fired(ctx, cl)(Default)).To(HaveKeyWithValue(spec, uint64(wantFired)))
+		},
+		Entry("drop,req=port_please: the lookup of refapp is closed", Label("fault:drop"), SpecTimeout(releaseSpecTimeout),
+			"drop,req=port_please", 1, "", "--rpc-eval : RPC failed with reason :nodedown\n", time.Duration(0), 1),
+		Entry("hang,req=port_please: the lookup never answers, net_kernel gives up after 7 s", Label("fault:hang", "slow"), SpecTimeout(releaseSpecTimeout),
+			"hang,req=port_please", 1, "", "--rpc-eval : RPC failed with reason :nodedown\n", otpSetupTime, 1),
+		Entry("drop,req=names: never asked, so no effect", Label("fault:drop"), SpecTimeout(releaseSpecTimeout),
+			"drop,req=names", 0, "[:refapp@k2, :refapp@k3]\n", "", time.Duration(0), 0),
+		Entry("drop,req=alive2,node=rpc-*: the rpc node cannot register", Label("fault:drop"), SpecTimeout(releaseSpecTimeout),
+			// OTP's early error print: the format to stderr, the reason to stdout.
+			"drop,req=alive2,node=rpc-*", 1, "epmd_close\r\n", "Protocol 'inet_tcp': register/listen error: ", time.Duration(0), 1),
+	)
+
+	It("bin/refapp remote without a terminal runs a local IEx: no lookup, unaffected by drop,req=port_please", Label("fault:drop"), func(ctx SpecContext) {
+		a := apps[0]
+		cl, err := a.ChaosClient()
+		Expect(err).NotTo(HaveOccurred())
+		info, err := cl.Add(ctx, "drop,req=port_please")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) { Expect(cl.Remove(ctx, info.ID)).To(Succeed()) })
+		res, err := a.Exec(ctx, []string{"/bin/sh", "-c", "echo 'IO.inspect(node())' | bin/refapp remote"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0))
+		Expect(res.Output).To(ContainSubstring("warning: the --remsh option will be ignored because IEx is running on limited shell"))
+		Expect(res.Output).To(MatchRegexp(`iex\(rem-[0-9a-f]{4}-refapp@k1\)1> :"rem-[0-9a-f]{4}-refapp@k1"`))
+		Expect(fired(ctx, cl)(Default)).To(HaveKeyWithValue("drop,req=port_please", uint64(0)))
+	}, SpecTimeout(releaseSpecTimeout))
+
+	It("drop,req=port_please on every sidecar, added and removed at run time, keeps a disconnected node out only while it lasts",
+		Label("fault:drop"), func(ctx SpecContext) {
+			const spec = "drop,req=port_please"
+			k1, k3 := apps[0], apps[2]
+			var ids []uint64
+			for _, a := range apps {
+				cl, err := a.ChaosClient()
+				Expect(err).NotTo(HaveOccurred())
+				info, err := cl.Add(ctx, spec)
+				Expect(err).NotTo(HaveOccurred())
+				ids = append(ids, info.ID)
+			}
+			Expect(k3.Eval(ctx, "[erlang:disconnect_node(N) || N <- nodes()]")).To(Equal("[true,true]"))
+			// Every refapp retries each second; every lookup is dropped.
+			Consistently(ctx, func() (string, error) { return k3.Eval(ctx, "nodes()") }).Should(Equal("[]"))
+			Expect(k1.Eval(ctx, "nodes()")).To(Equal("[refapp@k2]"))
+			for _, a := range apps {
+				cl, _ := a.ChaosClient()
+				Expect(fired(ctx, cl)(Default)).To(HaveKeyWithValue(spec, BeNumerically(">=", 1)), "on %s's sidecar", a.Name())
+			}
+			start := time.Now()
+			for i, a := range apps {
+				cl, _ := a.ChaosClient()
+				Expect(cl.Remove(ctx, ids[i])).To(Succeed())
+			}
+			Eventually(ctx, func() (string, error) { return k3.Eval(ctx, "lists:sort(nodes())") }).Should(Equal("[refapp@k1,refapp@k2]"))
+			took := time.Since(start)
+			recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(erlangfixtures.EpmdChaos), Spec: spec,
+				Action:  "disconnect k3 while the fault is on every sidecar, then remove it",
+				Outcome: "k3 alone while on ([]); back with [refapp@k1,refapp@k2] once removed"}, took)
+			Expect(took).To(BeNumerically("<", 2*refappRetry+2*time.Second), "back within REFAPP_RETRY_MS of the removal")
+		}, SpecTimeout(releaseSpecTimeout))
+})
+
+// refappImages builds the reference release's images, or finds them by
+// tag (the first spec builds them in about 10 s).
+func refappImages(ctx context.Context) erlangfixtures.RefAppImages {
+	GinkgoHelper()
+	imgs, err := erlangfixtures.BuildRefApp(ctx, erlangfixtures.OTP25, erlangfixtures.BuildOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return imgs
+}
+
+// releaseNetwork creates a network removed after the spec (or the ordered
+// container), once its containers are gone.
+func releaseNetwork(ctx context.Context) string {
+	GinkgoHelper()
+	nw, err := erlangfixtures.NewNetwork(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx SpecContext) { Expect(nw.Remove(ctx)).To(Succeed()) }, NodeTimeout(cleanupWithin))
+	return nw.Name
+}
+
+// startRelease runs the release in img as refapp@host in a pod of its own
+// on network nw, removed after the spec, its logs reported if it fails.
+// It returns RunApp's error.
+func startRelease(ctx context.Context, nw, img, host string, opts ...erlangfixtures.Option) (*erlangfixtures.App, error) {
+	o := append([]erlangfixtures.Option{erlangfixtures.WithNetwork(nw, host), erlangfixtures.WithSName("refapp"),
+		erlangfixtures.WithCleanup(func(f func()) { DeferCleanup(f) })}, opts...)
+	a, err := erlangfixtures.RunApp(ctx, img, o...)
+	attachAppLogsOnFailure(a)
+	return a, err
+}
+
+// noShellNode names the node in the no-shell image, where no script reads
+// RELEASE_NODE: erlexec reads ERL_AFLAGS.
+func noShellNode(host string) erlangfixtures.Option {
+	return erlangfixtures.WithEnv("ERL_AFLAGS", "-sname refapp@"+host+" -setcookie "+erlangfixtures.DefaultCookie)
+}
+
+// startProbe starts a hidden node with distribution on the network, for
+// App.Eval of apps given WithProbe.
+func startProbe(ctx context.Context, network, host string) *erlangfixtures.Node {
+	GinkgoHelper()
+	return startNode(ctx, erlangfixtures.WithNetwork(network, host), erlangfixtures.WithSName("probe"),
+		erlangfixtures.WithDistAtBoot(), erlangfixtures.WithHidden())
+}
+
+// stopRelease runs bin/refapp stop (itself an rpc) and checks it worked.
+func stopRelease(ctx context.Context, a *erlangfixtures.App) {
+	GinkgoHelper()
+	res, err := a.Exec(ctx, []string{"bin/refapp", "stop"})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(res.ExitCode).To(Equal(0), res.Output)
+}
+
+// appLog returns the app's log.
+func appLog(ctx context.Context, a *erlangfixtures.App) func(Gomega) string {
+	return func(g Gomega) string {
+		l, err := a.Logs(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		return l
+	}
+}
+
+// firstFault returns when the sidecar's first fault fired.
+func firstFault(ctx context.Context, cl *faults.Client) time.Time {
+	GinkgoHelper()
+	var t time.Time
+	Expect(cl.Events(ctx, 0, false, func(e faults.Event) error {
+		if e.Type == faults.EventFault && t.IsZero() {
+			t = e.Time
+		}
+		return nil
+	})).To(Succeed())
+	Expect(t.IsZero()).To(BeFalse(), "no fault fired")
+	return t
+}
+
+// attachAppLogsOnFailure adds the app's and its sidecar's logs and the
+// sidecar's events to the report of a failed spec.
+func attachAppLogsOnFailure(a *erlangfixtures.App) {
+	DeferCleanup(func() {
+		if a == nil || !CurrentSpecReport().Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), diagnosticsWithin)
+		defer cancel()
+		l, err := a.Logs(ctx)
+		if err != nil {
+			l += "logs: " + err.Error()
+		}
+		AddReportEntry("log of "+a.Name(), l, ReportEntryVisibilityFailureOrVerbose)
+		if sc := a.Sidecar(); sc != nil {
+			sl, _ := sc.Logs(ctx)
+			var evs []string
+			_ = sc.Client().Events(ctx, 0, false, func(e faults.Event) error {
+				evs = append(evs, fmt.Sprintf("%s %s %s %s %s", e.Time.Format(time.TimeOnly+".000"), e.Type, e.Spec, e.Req, e.Node))
+				return nil
+			})
+			AddReportEntry("sidecar of "+a.Name(), sl+strings.Join(evs, "\n"), ReportEntryVisibilityFailureOrVerbose)
+		}
+	})
+}
