@@ -477,29 +477,33 @@ func (b *builder) suite(ctx context.Context, r Release, imgs []Image, ks []int, 
 		return err
 	}
 	defer os.RemoveAll(base)
-	// Copies first, while the base still has its package lists; the OTP
-	// image, if wanted, is the base itself, trimmed last.
-	roots := make([]string, len(todo))
-	for j, k := range todo {
-		if imgs[k].App == nil {
-			continue
-		}
-		roots[j] = base + "-" + imgs[k].App.Name
-		if err := copyTree(ctx, base, roots[j]); err != nil {
-			return err
-		}
-		defer os.RemoveAll(roots[j])
-	}
+	// Each application's image starts from a copy of the base, made while the
+	// base still has its package lists; the OTP image, if wanted, is the base
+	// itself, trimmed once every copy is made.
 	errs := make([]error, len(todo))
-	var wg sync.WaitGroup
+	var wg, copied sync.WaitGroup
+	for _, k := range todo {
+		if imgs[k].App != nil {
+			copied.Add(1)
+		}
+	}
 	for j, k := range todo {
 		wg.Go(func() {
 			i := imgs[k]
-			root := roots[j]
+			root := base
 			if i.App == nil {
-				root = base
-			} else if errs[j] = b.install(ctx, i, root, debs); errs[j] != nil {
-				return
+				copied.Wait()
+			} else {
+				root = base + "-" + i.App.Name
+				errs[j] = copyTree(ctx, base, root)
+				copied.Done()
+				defer os.RemoveAll(root)
+				if errs[j] != nil {
+					return
+				}
+				if errs[j] = b.install(ctx, i, root, debs); errs[j] != nil {
+					return
+				}
 			}
 			if errs[j] = b.chroot(ctx, root, "trim "+i.String(), rootfsTrim); errs[j] != nil {
 				return
