@@ -206,6 +206,14 @@ func serve(c *config, stderr io.Writer) int {
 		Logger:              logger,
 	}
 	epmd.RaiseFileLimit()
+	// From here SIGTERM and SIGINT close the server, so that a signal
+	// during -takeover still ends with -handback.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		_ = srv.Close()
+	}()
 
 	var ls []net.Listener
 	var err error
@@ -238,6 +246,10 @@ func serve(c *config, stderr io.Writer) int {
 			_ = l.Close()
 		}
 		logger.LogAttrs(context.Background(), epmd.LevelAlways, "chaos-epmd: "+err.Error())
+		if tk != nil && c.staging.handback {
+			tk.last <- nil // nothing served: no node to wait for
+			_ = tk.handBack(realProc, c, logger)
+		}
 		return 1
 	}
 	defer stopAdmin()
@@ -247,12 +259,6 @@ func serve(c *config, stderr io.Writer) int {
 	}
 
 	logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgServing)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go func() {
-		<-sigs
-		_ = srv.Close()
-	}()
 	if c.daemon {
 		signal.Ignore(syscall.SIGHUP)
 	}
@@ -267,6 +273,12 @@ func serve(c *config, stderr io.Writer) int {
 		go tk.watch(srv, logger)
 	}
 	err = srv.ServeAll(ls)
+	// A stop before ServeAll registered them (a signal, ctl stop or -for
+	// at once) leaves the listeners open: Serve on a closed server returns
+	// without closing its listener. -handback needs the port free.
+	for _, l := range ls {
+		_ = l.Close()
+	}
 	status := 0
 	if !errors.Is(err, epmd.ErrServerKilled) && !errors.Is(err, epmd.ErrServerClosed) {
 		logger.LogAttrs(context.Background(), epmd.LevelAlways, "serve", slog.Any("err", err))

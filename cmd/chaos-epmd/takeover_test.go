@@ -420,3 +420,30 @@ func TestTakeoverNodeNotBack(t *testing.T) {
 		t.Fatalf("exit %d, log:\n%s\nwant exit 0, log:\n%s", code, log, want)
 	}
 }
+
+// TestHandbackWhenAdminFails: when the admin API cannot start after the
+// takeover, chaos-epmd exits 1 but hands the epmd back first.
+func TestHandbackWhenAdminFails(t *testing.T) {
+	port := freePort(t)
+	orig := startCEpmd(t, port)
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	admin := busy.Addr().String()
+	log, code := stagingRun(t, []string{"-takeover", "-handback", "-admin", admin, "-port", strconv.Itoa(port)}, nil, nil)
+	t.Cleanup(func() { _, _ = (&epmd.Client{Port: port, Timeout: time.Second}).Kill(context.Background()) })
+	log = regexp.MustCompile(` pid=\d+`).ReplaceAllString(log, " pid=N")
+	log = regexp.MustCompile(`(?m)^fault injector seed=\d+$`).ReplaceAllString(log, "fault injector seed=S")
+	args := fmt.Sprintf("%s -port %d -relaxed_command_check", orig.Path, port)
+	want := "fault injector seed=S\n" +
+		fmt.Sprintf("takeover: stopping epmd pid=N exe=%s args=%s nodes=\n", orig.Path, args) +
+		fmt.Sprintf("takeover: listening port=%d pid=N\n", port) +
+		fmt.Sprintf("chaos-epmd: -admin %q: listen tcp %s: bind: address already in use\n", admin, admin) +
+		fmt.Sprintf("handback: epmd restarted exe=%s args=%s pid=N nodes=\n", orig.Path, args)
+	if code != 1 || log != want {
+		t.Fatalf("exit %d, log:\n%s\nwant exit 1, log:\n%s", code, log, want)
+	}
+	waitNames(t, port, nil)
+}
