@@ -136,6 +136,7 @@ func (s *Server) keptLoop(rc syscall.RawConn) {
 				delete(k.conns, id)
 				go s.finishKept(c)
 			}
+			_ = k.ep.Close() // already closed when stopKept ended the loop
 			k.mu.Unlock()
 			return
 		}
