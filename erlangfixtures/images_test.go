@@ -266,3 +266,40 @@ func TestChaosImage(t *testing.T) {
 		t.Errorf("no %s label", erlangfixtures.LabelBinary)
 	}
 }
+
+// TestOTP29JoinsWithChaosEpmd: two OTP 29 nodes and an OTP 27 one, each with
+// chaos-epmd, form one cluster.
+func TestOTP29JoinsWithChaosEpmd(t *testing.T) {
+	erlangfixtures.RequireEngine(t)
+	ctx := testContext(t, 3*time.Minute)
+	c, err := erlangfixtures.RunCluster(ctx, 3,
+		erlangfixtures.WithNodeOptions(erlangfixtures.WithRelease(erlangfixtures.OTP29), erlangfixtures.WithChaosEpmd()),
+		erlangfixtures.WithNodeOptionsAt(2, erlangfixtures.WithRelease(erlangfixtures.OTP27)),
+		erlangfixtures.Joined(),
+		erlangfixtures.WithCleanup(t.Cleanup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range c.Nodes {
+		want := "29"
+		if i == 2 {
+			want = "27"
+		}
+		if otp, err := n.EvalString(ctx, "erlang:system_info(otp_release)"); err != nil || otp != want {
+			t.Errorf("%s: otp_release = %q, %v; want %s", n.Name(), otp, err, want)
+		}
+		got, err := n.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var others []string
+		for _, m := range c.Nodes {
+			if m != n {
+				others = append(others, m.Name())
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(others, " ") {
+			t.Errorf("nodes() on %s = %v; want %v", n.Name(), got, others)
+		}
+	}
+}
