@@ -61,9 +61,9 @@ func ChaosImage(ctx context.Context) (string, error) {
 // BuildChaosImage makes sure the chaos-epmd image of the static binary bin
 // exists and returns its reference and whether it imported it. The tag is
 // the version: `git describe --always --dirty` in the module tree, else the
-// module version the binary reports with -version; a dirty tree or a
-// development build adds the binary's hash (VERSION-HASH12), so two builds
-// never share a tag.
+// module version the binary reports with -version; a dirty tree, a
+// development build or a module replaced by a directory (v0.0.0) adds the
+// binary's hash (VERSION-HASH12), so two builds never share a tag.
 func BuildChaosImage(ctx context.Context, bin string) (ref string, built bool, err error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
@@ -75,7 +75,7 @@ func BuildChaosImage(ctx context.Context, bin string) (ref string, built bool, e
 	if err != nil {
 		return "", false, err
 	}
-	if strings.Contains(version, "dirty") || strings.HasPrefix(version, "devel") {
+	if strings.Contains(version, "dirty") || strings.HasPrefix(version, "devel") || version == "v0.0.0" {
 		version += "-" + hash[:12]
 	}
 	ref = ChaosRepository + ":" + version
