@@ -66,7 +66,9 @@ const DefaultRegisterTimeout = 60 * time.Second
 // registered with the epmd of its pod: the sidecar's registry (admin API)
 // with [WithChaosSidecar], else NAMES asked of the container's epmd. The
 // name waited for is that of [WithSName]/[WithName]; without one, the first
-// registration. The wait is bounded by [WithStartTimeout] (default
+// registration. Registered is as epmd sees it: under a fault that delays
+// the ALIVE2 reply (delay_write) the node is in the registry while it still
+// waits for the reply, and may yet give up ([App.Wait] tells). The wait is bounded by [WithStartTimeout] (default
 // [DefaultRegisterTimeout]); a failure is a [*StartError] with the app's exit
 // status and its log (and the sidecar's).
 //
@@ -115,7 +117,11 @@ func RunApp(ctx context.Context, image string, opts ...Option) (*App, error) {
 	if err := a.resolveName(); err != nil {
 		return a, err
 	}
-	ctr, err := testcontainers.GenericContainer(ctx, a.request())
+	req, err := a.request()
+	if err != nil {
+		return a, err
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, req)
 	if ctr != nil {
 		a.ctr, _ = ctr.(*testcontainers.DockerContainer)
 	}
@@ -161,7 +167,7 @@ func (a *App) env() map[string]string {
 	return env
 }
 
-func (a *App) request() testcontainers.GenericContainerRequest {
+func (a *App) request() (testcontainers.GenericContainerRequest, error) {
 	o := a.opts
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
@@ -193,9 +199,11 @@ func (a *App) request() testcontainers.GenericContainerRequest {
 		}
 	}
 	for _, c := range o.customizers {
-		_ = c.Customize(&req) // testcontainers' option funcs return nil
+		if err := c.Customize(&req); err != nil {
+			return req, fmt.Errorf("customize: %w", err)
+		}
 	}
-	return req
+	return req, nil
 }
 
 // registeredStrategy is RunApp's wait strategy: the node has registered

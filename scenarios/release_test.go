@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,29 +94,10 @@ var _ = Describe("an Elixir release under chaos-epmd as its sidecar", Label("con
 				if sidecar {
 					epmd = erlangfixtures.EpmdChaos
 				}
-				for i, a := range apps {
-					others := []string{}
-					for j := range apps {
-						if j != i {
-							others = append(others, fmt.Sprintf("refapp@c%d", j+1))
-						}
-					}
-					want := "[" + strings.Join(others, ",") + "]"
-					start := time.Now()
-					Eventually(ctx, func() (string, error) { return a.Eval(ctx, "lists:sort(nodes())") }).Should(Equal(want))
-					recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(epmd), Request: reqPortPlease,
-						Action: "REFAPP_PEERS joins; nodes() on " + a.Name() + " over erpc", Outcome: want}, time.Since(start))
-					Expect(a.Registered(ctx)).To(Equal([]string{"refapp"}), "the registry of %s's epmd", a.Name())
-					if image() != imgs.NoShell {
-						res, err := a.Exec(ctx, []string{"bin/refapp", "rpc", "IO.inspect(Enum.sort(Node.list()))"})
-						Expect(err).NotTo(HaveOccurred())
-						Expect(res.ExitCode).To(Equal(0))
-						Expect(res.Output).To(Equal("[:" + strings.Join(others, ", :") + "]\n"))
-					}
-				}
+				expectCluster(ctx, apps, epmd, image() != imgs.NoShell)
 			},
-			Entry("the Debian image, each with a chaos-epmd sidecar", SpecTimeout(releaseSpecTimeout),
-				func() string { return imgs.Debian }, true),
+			// The Debian image with a chaos-epmd sidecar in each pod: the
+			// shared cluster below.
 			Entry("the no-shell image, each with a chaos-epmd sidecar", Label("slow"), SpecTimeout(releaseSpecTimeout),
 				func() string { return imgs.NoShell }, true),
 			Entry("the Debian image, each with the release's own C epmd (control)", SpecTimeout(releaseSpecTimeout),
@@ -244,6 +226,10 @@ var _ = Describe("a running release cluster with a chaos-epmd sidecar in each po
 		}
 	}, NodeTimeout(releaseSetupTimeout))
 
+	It("forms one cluster: Node.list/0 of each names the two others, each sidecar's registry holds its node", func(ctx SpecContext) {
+		expectCluster(ctx, apps, erlangfixtures.EpmdChaos, true)
+	}, SpecTimeout(releaseSpecTimeout))
+
 	It("bin/refapp foreground is no command of a mix release", func(ctx SpecContext) {
 		res, err := apps[0].Exec(ctx, []string{"bin/refapp", "foreground"})
 		Expect(err).NotTo(HaveOccurred())
@@ -335,6 +321,34 @@ var _ = Describe("a running release cluster with a chaos-epmd sidecar in each po
 			Expect(took).To(BeNumerically("<", 2*refappRetry+2*time.Second), "back within REFAPP_RETRY_MS of the removal")
 		}, SpecTimeout(releaseSpecTimeout))
 })
+
+// expectCluster checks that every app's nodes() (over erpc from the probe)
+// and, with a shell, bin/refapp rpc's Node.list/0 name the other apps, and
+// that the epmd of each pod has the app's node alone.
+func expectCluster(ctx context.Context, apps []*erlangfixtures.App, epmd erlangfixtures.EpmdMode, shell bool) {
+	GinkgoHelper()
+	for _, a := range apps {
+		others := []string{}
+		for _, b := range apps {
+			if b != a {
+				others = append(others, b.Name())
+			}
+		}
+		slices.Sort(others)
+		want := "[" + strings.Join(others, ",") + "]"
+		start := time.Now()
+		Eventually(ctx, func() (string, error) { return a.Eval(ctx, "lists:sort(nodes())") }).Should(Equal(want))
+		recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(epmd), Request: reqPortPlease,
+			Action: "REFAPP_PEERS joins; nodes() on " + a.Name() + " over erpc", Outcome: want}, time.Since(start))
+		Expect(a.Registered(ctx)).To(Equal([]string{"refapp"}), "the registry of %s's epmd", a.Name())
+		if shell {
+			res, err := a.Exec(ctx, []string{"bin/refapp", "rpc", "IO.inspect(Enum.sort(Node.list()))"})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.ExitCode).To(Equal(0))
+			Expect(res.Stdout).To(Equal("[:" + strings.Join(others, ", :") + "]\n"))
+		}
+	}
+}
 
 // refappImages builds the reference release's images, or finds them by
 // tag (the first spec builds them in about 10 s).
