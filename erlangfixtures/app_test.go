@@ -161,3 +161,20 @@ func TestRunAppNoShellWithSidecar(t *testing.T) {
 		t.Errorf("containers started: %d; want 4 (app, sidecar, probe, node)", len(ids))
 	}
 }
+
+// A node Option given to RunCluster applies to every node; WithCleanup, to
+// the cluster.
+func TestRunClusterTakesNodeOptions(t *testing.T) {
+	erlangfixtures.RequireEngine(t)
+	ctx := testContext(t, 3*time.Minute)
+	c, err := erlangfixtures.RunCluster(ctx, 2, erlangfixtures.WithEnv("FIXTURE_ALL", "every node"),
+		erlangfixtures.WithCleanup(t.Cleanup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		if got, err := n.EvalString(ctx, `os:getenv("FIXTURE_ALL")`); err != nil || got != "every node" {
+			t.Errorf("FIXTURE_ALL on %s = %q, %v; want every node", n.Name(), got, err)
+		}
+	}
+}

@@ -255,7 +255,7 @@ var _ = Describe("a running release cluster with a chaos-epmd sidecar in each po
 			took := time.Since(start)
 			Expect(err).NotTo(HaveOccurred())
 			recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(erlangfixtures.EpmdChaos), Spec: spec,
-				Action: "bin/refapp rpc EXPR", Outcome: fmt.Sprintf("exit %d: %s", res.ExitCode, strings.TrimSpace(res.Output))}, took)
+				Action: "bin/refapp rpc EXPR", Outcome: fmt.Sprintf("exit %d: %s", res.ExitCode, strings.Join(strings.Fields(res.Stdout+" "+res.Stderr), " "))}, took)
 			Expect(res.ExitCode).To(Equal(exit))
 			Expect(res.Stdout).To(Equal(stdout))
 			Expect(res.Stderr).To(Equal(stderr))
