@@ -67,6 +67,25 @@
 //		erlangfixtures.Joined(),
 //		erlangfixtures.WithCleanup(t.Cleanup))
 //
+// # Applications
+//
+// [RunApp] runs any image as a node with nothing of the fixtures inside it
+// (no agent, no script, no shell needed). With [WithChaosSidecar] a
+// chaos-epmd container ([ChaosImage], FROM scratch) starts first, owns the
+// pod's network namespace and listens; the application joins it (Docker's
+// container:ID network mode, the Kubernetes pod model), its own epmd -daemon
+// finds the port taken, and it registers with chaos-epmd over loopback.
+// RunApp returns once the node is in the sidecar's registry. Read the app
+// from outside: [App.ChaosClient], [App.Logs], [App.State], [App.Exec], and
+// [App.Eval], which runs Erlang on the app over distribution from a hidden
+// probe node. [BuildRefApp] builds the reference Elixir release (refapp/)
+// offline into a Debian image and a no-shell image.
+//
+//	app, err := erlangfixtures.RunApp(ctx, imgs.Debian,
+//		erlangfixtures.WithNetwork(nw.Name, "n1"), erlangfixtures.WithSName("refapp"),
+//		erlangfixtures.WithChaosSidecar("drop,req=port_please,first=3"),
+//		erlangfixtures.WithCleanup(t.Cleanup))
+//
 // Tests that need an engine call [RequireEngine] first: without one they skip,
 // except under CI=true, where they fail.
 package erlangfixtures
