@@ -160,3 +160,87 @@ func TestDebugHandlerLevels(t *testing.T) {
 		})
 	}
 }
+
+// TestDebugDumpEdges: a dump of exactly 1024 bytes is whole (no "and
+// more"), and only the bytes 32 to 126 show as themselves.
+func TestDebugDumpEdges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var out logBuffer
+		s := &epmd.Server{Logger: slog.New(epmd.NewDebugHandler(&out, 2))}
+		l := serveInBubble(t, s)
+		name := "\x1f\x20\x7e\x7f" + strings.Repeat("a", 1017) // 1021 bytes: a frame of 1024
+		readPiecesAfter(l.dial(), epmd.AppendFrame(nil, &epmd.PortPlease2Req{Name: name}))
+		synctest.Wait()
+		lines := strings.Split(strings.TrimSuffix(out.take(), "\r\n"), "\r\n")
+		var dump []string
+		for i, line := range lines {
+			if line == stamp+"got 1024 bytes" {
+				dump = lines[i+1:]
+				break
+			}
+		}
+		if len(dump) < 65 {
+			t.Fatalf("no dump of 1024 bytes in %q", lines)
+		}
+		if want := "***** 00000000  03 fe 7a 1f 20 7e 7f 61  61 61 61 61 61 61 61 61  |..z. ~.aaaaaaaaa|"; dump[0] != want {
+			t.Errorf("first row %q, want %q", dump[0], want)
+		}
+		if want := "***** 000003f0  61 61 61 61 61 61 61 61  61 61 61 61 61 61 61 61  |aaaaaaaaaaaaaaaa|"; dump[63] != want {
+			t.Errorf("last row %q, want %q", dump[63], want)
+		}
+		if dump[64] != stamp+"** got PORT2_REQ" {
+			t.Errorf("after the 64 rows: %q, want the request line", dump[64])
+		}
+	})
+}
+
+func TestLogFormatString(t *testing.T) {
+	tests := []struct {
+		name string
+		f    epmd.LogFormat
+	}{
+		{name: "c", f: epmd.LogFormatC},
+		{name: "text", f: epmd.LogFormatText},
+		{name: "json", f: epmd.LogFormatJSON},
+		{name: "LogFormat(3)", f: epmd.LogFormatJSON + 1},
+		{name: "LogFormat(255)", f: 255},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f.String(); got != tt.name {
+				t.Errorf("LogFormat(%d).String() = %q, want %q", uint8(tt.f), got, tt.name)
+			}
+		})
+	}
+}
+
+// TestNamesReplyFailedNotLoggedSent: when the NAMES reply cannot be sent
+// (the client is gone) the write error is logged and the reply is not
+// logged as sent.
+func TestNamesReplyFailedNotLoggedSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gone := make(chan struct{})
+		prefix := func(next epmd.Handler) epmd.Handler {
+			return epmd.HandlerFunc(func(ctx context.Context, w epmd.ResponseWriter, r *epmd.Request) {
+				if r.Kind == epmd.KindNames {
+					_, _ = w.Write([]byte("pre:"))
+					<-gone
+				}
+				next.ServeEPMD(ctx, w, r)
+			})
+		}
+		var out logBuffer
+		s := &epmd.Server{Middleware: []epmd.Middleware{prefix}, Logger: slog.New(epmd.NewDebugHandler(&out, 1))}
+		l := serveInBubble(t, s)
+		c := l.dial()
+		go func() { _, _ = c.Write(epmd.AppendFrame(nil, &epmd.NamesReq{})) }()
+		synctest.Wait()
+		c.Close()
+		close(gone)
+		synctest.Wait()
+		want := stamp + "** got NAMES_REQ\r\n" + stamp + "error in write, errno=0: io: read/write on closed pipe\r\n"
+		if got := out.take(); got != want {
+			t.Errorf("log %q, want %q", got, want)
+		}
+	})
+}
