@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,15 +18,60 @@ import (
 )
 
 // logBuffer is a log destination the test reads while the server writes.
+// Its zero value is ready to use.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // has a value after a Write not yet waited for
+}
+
+// wroteChan returns b.wrote, made on first use; b.mu is held.
+func (b *logBuffer) wroteChan() chan struct{} {
+	if b.wrote == nil {
+		b.wrote = make(chan struct{}, 1)
+	}
+	return b.wrote
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	select {
+	case b.wroteChan() <- struct{}{}:
+	default:
+	}
 	return b.buf.Write(p)
+}
+
+// waitC waits until the C log written since the last take, as cLines
+// gives it, satisfies done, then takes it and returns its lines. The
+// server writes some lines after the reply a client waits for (a
+// registration's "sent ALIVE2_RESP" comes after the write of the reply),
+// so a test reading the log right after the reply would race with them.
+// It fails the test after ioTimeout.
+func (b *logBuffer) waitC(t *testing.T, done func(lines []string) bool) []string {
+	t.Helper()
+	deadline := time.NewTimer(ioTimeout)
+	defer deadline.Stop()
+	for {
+		b.mu.Lock()
+		var lines []string
+		if b.buf.Len() > 0 {
+			lines = cLines(b.buf.String())
+		}
+		if done(lines) {
+			b.buf.Reset()
+			b.mu.Unlock()
+			return lines
+		}
+		wrote := b.wroteChan()
+		b.mu.Unlock()
+		select {
+		case <-wrote:
+		case <-deadline.C:
+			t.Fatalf("log after %v: %q, still waiting for more", ioTimeout, lines)
+		}
+	}
 }
 
 // take returns what was written since the last take.
@@ -136,7 +182,9 @@ func TestCTexts(t *testing.T) {
 	s := &epmd.Server{Logger: slog.New(epmd.NewLogHandler(&logs, 1, epmd.LogFormatC))}
 	addr := startServer(t, s)
 	holder, _ := register(t, addr, &epmd.Alive2Req{PortNo: 4711, NodeType: 'M', HighVsn: 5, LowVsn: 5, Name: "held"})
-	logs.take()
+	// register returns once it read the reply; the server logs that it
+	// sent it only after the write.
+	logs.waitC(t, func(lines []string) bool { return slices.Contains(lines, `epmd: ** sent ALIVE2_RESP for "held"`) })
 	// A failed registration's connection ends without a registration.
 	const unknownFD = "epmd: trying to unregister node with unknown file descriptor FD"
 	tests := []struct {
@@ -197,12 +245,14 @@ func TestCTexts(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = conn.(*net.TCPConn).CloseWrite()
-			// The server logs before it closes (or, for a failed
-			// registration, replies).
+			// The server closes after it logged (a failed registration
+			// logs its reply after the write); rather than rely on that
+			// order, wait for as many lines as expected: more that
+			// arrived by then fail the comparison too.
 			if _, err := io.ReadAll(conn); err != nil {
 				t.Fatal(err)
 			}
-			got := cLines(logs.take())
+			got := logs.waitC(t, func(lines []string) bool { return len(lines) >= len(tt.want) })
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Fatalf("log:\n got %q\nwant %q", got, tt.want)
 			}
