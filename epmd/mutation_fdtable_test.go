@@ -7,12 +7,66 @@ package epmd_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"syscall"
 	"testing"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
+
+// fdConn is an in-memory connection that reports a chosen descriptor
+// number, so a test can put a connection exactly where the growth of the
+// descriptor table is armed.
+type fdConn struct {
+	memConn
+	fd int
+}
+
+func (c fdConn) SyscallConn() (syscall.RawConn, error) { return fakeRaw(c.fd), nil }
+
+type fakeRaw int
+
+func (r fakeRaw) Control(f func(fd uintptr)) error { f(uintptr(r)); return nil }
+func (fakeRaw) Read(func(fd uintptr) bool) error   { return syscall.ENOTSUP }
+func (fakeRaw) Write(func(fd uintptr) bool) error  { return syscall.ENOTSUP }
+
+// TestGrowAheadAtExactlyHalf: a connection on descriptor size/2 - 1 leaves
+// the table alone; one on size/2 doubles it.
+func TestGrowAheadAtExactlyHalf(t *testing.T) {
+	limit := epmd.RaiseFileLimit()
+	if _, err := epmd.GrowFileTable(1024); err != nil {
+		t.Fatal(err)
+	}
+	size := fdTableSize(t)
+	if 2*size > limit {
+		t.Skipf("table of %d entries, limit %d: no room to double it", size, limit)
+	}
+	for _, tt := range []struct {
+		fd   int
+		want int
+	}{{size/2 - 1, size}, {size / 2, 2 * size}} {
+		s := &epmd.Server{Port: 4369}
+		l := newMemListener()
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(l) }()
+		client, server := net.Pipe()
+		addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4369}
+		l.conns <- fdConn{memConn{Conn: server, local: addr, remote: addr}, tt.fd}
+		if got, _ := readPiecesAfter(client, epmd.AppendFrame(nil, &epmd.NamesReq{})); len(got) != 1 {
+			t.Fatalf("NAMES on descriptor %d: %v", tt.fd, got)
+		}
+		if err := s.Shutdown(context.Background()); err != nil { // waits for the growth too
+			t.Fatal(err)
+		}
+		_ = l.Close()
+		<-done
+		if got := fdTableSize(t); got != tt.want {
+			t.Errorf("after a connection on descriptor %d of a table of %d: %d entries, want %d", tt.fd, size, got, tt.want)
+		}
+		size = fdTableSize(t)
+	}
+}
 
 // TestRaiseFileLimitFromLow: a soft limit below the hard one is raised to
 // it.
@@ -54,6 +108,7 @@ func TestFileTableInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := fdTableSize(t)
+	t.Logf("descriptor table: %d entries, limit %d", s, limit)
 	if 8*s > limit {
 		t.Skipf("table of %d entries, limit %d: no room to double it three times", s, limit)
 	}

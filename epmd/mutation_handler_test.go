@@ -165,3 +165,26 @@ func TestDelayWriteErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReplySucceededAtTwoBytes: a reply cut to its code and a zero result
+// byte counts as succeeded; one byte does not.
+func TestReplySucceededAtTwoBytes(t *testing.T) {
+	tests := []struct {
+		name string
+		kind epmd.Kind
+		head string
+		want bool
+	}{
+		{name: "alive2 v, result 0", kind: epmd.KindAlive2, head: "v\x00", want: true},
+		{name: "alive2 y, result 0", kind: epmd.KindAlive2, head: "y\x00", want: true},
+		{name: "port_please, result 0", kind: epmd.KindPortPlease2, head: "w\x00", want: true},
+		{name: "port_please code only", kind: epmd.KindPortPlease2, head: "w", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := epmd.ReplySucceeded(tt.kind, []byte(tt.head)); got != tt.want {
+				t.Errorf("ReplySucceeded(%v, %q) = %v, want %v", tt.kind, tt.head, got, tt.want)
+			}
+		})
+	}
+}

@@ -18,8 +18,10 @@ import (
 )
 
 // debugSession registers a node, asks NAMES, sends a PORT_PLEASE2 of a
-// 1100-byte name and ends the registration, with the server logging to h.
+// 1100-byte name, one byte of a frame and ends the registration, with the
+// server logging to h.
 func debugSession(t *testing.T, h slog.Handler) {
+	t.Helper()
 	s := &epmd.Server{Port: 4369, RelaxedCommandCheck: true, Logger: slog.New(h)}
 	l := serveInBubble(t, s)
 	reg := l.dial()
@@ -33,6 +35,11 @@ func debugSession(t *testing.T, h slog.Handler) {
 	readPiecesAfter(l.dial(), epmd.AppendFrame(nil, &epmd.NamesReq{}))
 	synctest.Wait()
 	readPiecesAfter(l.dial(), epmd.AppendFrame(nil, &epmd.PortPlease2Req{Name: strings.Repeat("\x01", 1100)}))
+	synctest.Wait()
+	partial := l.dial()
+	go func() { _, _ = partial.Write([]byte{0}) }()
+	synctest.Wait()
+	partial.Close()
 	synctest.Wait()
 	reg.Close()
 	synctest.Wait()
@@ -89,6 +96,12 @@ func TestDebugLogAtLevel3(t *testing.T) {
 			stamp+"** got PORT2_REQ",
 			stamp+"invalid node name in PORT2_REQ",
 			stamp+"closing connection on file descriptor -1",
+			stamp+"Local peer connected",
+			stamp+"opening connection on file descriptor -1",
+			stamp+"got 1 bytes",
+			"***** 00000000  00                                                |.|",
+			stamp+"got partial packet only on file descriptor -1 (1)",
+			stamp+"closing connection on file descriptor -1",
 			stamp+"unregistering 'a:946684801', port 4711",
 			"*****     reg calculated count  : 0",
 			`*****     old/unused name "a#946684801"`,
@@ -122,6 +135,8 @@ func TestDebugLogToSyslog(t *testing.T) {
 			"got 4 bytes", "got 20 bytes", "** sent NAMES_RESP", "closing connection on file descriptor -1",
 			"Local peer connected", "opening connection on file descriptor -1", "got 1103 bytes", "** got PORT2_REQ",
 			"invalid node name in PORT2_REQ", "closing connection on file descriptor -1",
+			"Local peer connected", "opening connection on file descriptor -1", "got 1 bytes",
+			"got partial packet only on file descriptor -1 (1)", "closing connection on file descriptor -1",
 			"unregistering 'a:946684801', port 4711", "closing connection on file descriptor -1",
 		}, "\n")
 		want = "epmd: " + strings.ReplaceAll(want, "\n", "\nepmd: ") + "\n"
