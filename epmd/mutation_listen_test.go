@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -245,4 +246,34 @@ func TestAwaitClose(t *testing.T) {
 		}
 		c.Close()
 	})
+}
+
+// TestCloseReleasesEveryDescriptor: after Shutdown the server holds no
+// descriptor: not its listener, not its connections, not the descriptor it
+// keeps in reserve for shedding at the limit.
+func TestCloseReleasesEveryDescriptor(t *testing.T) {
+	countFDs := func() int {
+		es, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	before := countFDs()
+	s := &epmd.Server{}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	conn, _ := register(t, l.Addr().String(), &epmd.Alive2Req{PortNo: 7, NodeType: 'M', HighVsn: 6, LowVsn: 5, Name: "fds"})
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	conn.Close()
+	if after := countFDs(); after != before {
+		t.Errorf("%d descriptors open after Shutdown, %d before the server", after, before)
+	}
 }
