@@ -25,6 +25,17 @@ const (
 	// staleExpiresWithin bounds how long the registration a stale=6 fault
 	// keeps takes to vanish from lookups: its 6 s and the polling lookups.
 	staleExpiresWithin = 15 * time.Second
+	// namesBound is how long a spec waits for net_adm:names/0, which has no
+	// timeout of its own (a caller still waiting then is shown blocked).
+	namesBound = 15 * time.Second
+	// namesCLIBound bounds an epmd -names client run under timeout(1).
+	namesCLIBound = 3 * time.Second
+	// rabbitSpecTimeout bounds a RabbitMQ spec, or the start of a RabbitMQ
+	// cluster: three boots of 5–15 s each on 2 loaded cores, joins, restarts.
+	rabbitSpecTimeout = 4 * time.Minute
+	// rabbitMonitorWithin bounds how long RabbitMQ's epmd monitor, which
+	// checks its registration every 60 s, takes to act.
+	rabbitMonitorWithin = 90 * time.Second
 	// diagnosticsWithin bounds reading logs and events for a failed spec's report.
 	diagnosticsWithin = 30 * time.Second
 	// cleanupWithin bounds removing a spec's containers.
