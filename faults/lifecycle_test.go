@@ -1,9 +1,7 @@
 package faults_test
 
 import (
-	"net"
 	"slices"
-	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -257,48 +255,6 @@ func TestChangesKeepRegistrations(t *testing.T) {
 			t.Errorf("faults after clear: %v", got)
 		}
 	})
-}
-
-// TestHoldPorts binds the range while the fault is installed (real
-// sockets).
-func TestHoldPorts(t *testing.T) {
-	// Find two free adjacent ports.
-	var lo int
-	for try := 0; try < 50 && lo == 0; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if l2, err := net.Listen("tcp", ":"+strconv.Itoa(p+1)); err == nil {
-			l2.Close()
-			lo = p
-		}
-	}
-	if lo == 0 {
-		t.Skip("no two adjacent free ports")
-	}
-	inj := newInjector()
-	info, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + "-" + strconv.Itoa(lo+1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []int{lo, lo + 1} {
-		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
-			l.Close()
-			t.Errorf("port %d free while held", p)
-		}
-	}
-	inj.Remove(info.ID)
-	for _, p := range []int{lo, lo + 1} {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			t.Errorf("port %d still held after remove: %v", p, err)
-			continue
-		}
-		l.Close()
-	}
 }
 
 // TestStaleLogsUnregistering: when a stale registration's connection ends,
