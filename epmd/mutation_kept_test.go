@@ -7,6 +7,7 @@ package epmd_test
 import (
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
@@ -35,4 +36,31 @@ func TestRegistrationsHoldNoGoroutine(t *testing.T) {
 	}
 	// The last connection's goroutine may still be on its way out.
 	waitFor(t, "no goroutine per registration", func() bool { return runtime.NumGoroutine() <= before+2 })
+}
+
+// TestWatcherSleepsInThePoller: with registrations held and nothing
+// happening, the watcher's goroutine waits in Go's poller (IO wait); it
+// does not poll the epoll instance in a loop.
+func TestWatcherSleepsInThePoller(t *testing.T) {
+	s := &epmd.Server{}
+	addr := startServer(t, s)
+	register(t, addr, &epmd.Alive2Req{PortNo: 1, NodeType: 'M', HighVsn: 6, LowVsn: 5, Name: "idle"})
+	var last string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the watcher's goroutine, last seen: %s", last)
+		}
+	})
+	waitFor(t, "the watcher parked in IO wait", func() bool {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for g := range strings.SplitSeq(string(buf), "\n\n") {
+			if strings.Contains(g, "epmd.(*Server).keptLoop") {
+				last = strings.SplitN(g, "\n", 2)[0]
+				return strings.Contains(last, "[IO wait")
+			}
+		}
+		last = "no keptLoop goroutine"
+		return false
+	})
 }
