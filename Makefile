@@ -5,6 +5,8 @@ GO        ?= go
 BIN       := bin/chaos-epmd
 PORT      ?= $(or $(ERL_EPMD_PORT),4369)
 FUZZTIME  ?= 30s
+# flake-guard's extra runs of the fast fault specs beyond the first (1 = twice)
+FLAKE_REPEAT ?= 1
 APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev chromium systemd
 # The scenarios' chaos-epmd: the static binary built here, not one per process.
 export CHAOS_EPMD_BINARY := $(CURDIR)/$(BIN)
@@ -48,6 +50,7 @@ test: deps lint build fixtures
 	$(GO) test -race -count=1 ./epmd/... ./faults/... ./cmd/...
 	$(GO) test -count=1 ./erlangfixtures/...
 	$(GO) test -count=1 -timeout 30m ./scenarios/...
+	$(MAKE) --no-print-directory flake-guard
 	$(MAKE) --no-print-directory fixtures-check
 	$(MAKE) --no-print-directory otp-suite
 
@@ -55,6 +58,14 @@ test: deps lint build fixtures
 scenarios: build fixtures
 	mkdir -p build
 	$(GO) tool ginkgo -p --procs=2 --timeout=30m --junit-report=scenarios-junit.xml --output-dir=build $(GINKGO_ARGS) ./scenarios
+
+## flake-guard: after the suite's own run, the fast fault specs (a fault:*
+## label; not slow, not an application story) 1+FLAKE_REPEAT times more (twice),
+## in two Ginkgo processes, so a race between a fault and OTP fails CI before
+## it lands (about 4 min)
+.PHONY: flake-guard
+flake-guard: build fixtures
+	$(GO) tool ginkgo -p --procs=2 --label-filter='/^fault:/ && !slow && !/^app:/' --repeat=$(FLAKE_REPEAT) --timeout=30m $(GINKGO_ARGS) ./scenarios
 
 ## otp-suite: OTP's own epmd_SUITE (fetched at run time) against chaos-epmd
 otp-suite: deps build
