@@ -67,6 +67,15 @@ scenarios: build fixtures
 flake-guard: build fixtures
 	$(GO) tool ginkgo -p --procs=2 --label-filter='/^fault:/ && !slow && !/^app:/' --repeat=$(FLAKE_REPEAT) --timeout=30m $(GINKGO_ARGS) ./scenarios
 
+## fault-matrix: fold the last scenario run's fault-outcome matrix into the
+## committed scenarios/testdata/fault-matrix.json and regenerate README.md's
+## table of fault kinds and faults/README.md's observations from it
+## (FAULT_MATRIX_RUN: other runs' matrices or JUnit reports, comma-separated)
+FAULT_MATRIX_RUN ?= build/fault-matrix.json
+.PHONY: fault-matrix
+fault-matrix:
+	$(GO) run ./cmd/fault-matrix -run $(FAULT_MATRIX_RUN)
+
 ## otp-suite: OTP's own epmd_SUITE (fetched at run time) against chaos-epmd
 otp-suite: deps build
 	bash cmd/chaos-epmd/testdata/otp-epmd-suite.sh $(BIN)

@@ -6,5 +6,8 @@
 // Run them with go test ./scenarios/... (or make scenarios, through the
 // Ginkgo CLI in parallel with a JUnit report). One file per behaviour;
 // Describe names the behaviour, Context the condition, It the outcome.
-// Labels pick lanes: container, slow, fault:<kind>, otp:27.
+// Labels pick lanes: container, slow, fault:<kind>, otp:27, otp:29,
+// app:elixir. Every fault story records what it observed into the
+// fault-outcome matrix (matrix_test.go: recordOutcome; package matrix),
+// written to build/fault-matrix.json and .md after a run.
 package scenarios

@@ -13,6 +13,7 @@ var (
 	otp25x3 = [3]erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP25, erlangfixtures.OTP25}
 	otp27x3 = [3]erlangfixtures.Release{erlangfixtures.OTP27, erlangfixtures.OTP27, erlangfixtures.OTP27}
 	mixed   = [3]erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP27, erlangfixtures.OTP25}
+	otp29x3 = [3]erlangfixtures.Release{erlangfixtures.OTP29, erlangfixtures.OTP29, erlangfixtures.OTP29}
 )
 
 var _ = Describe("Cluster joins", Label("container"), func() {
@@ -41,6 +42,8 @@ var _ = Describe("Cluster joins", Label("container"), func() {
 		Entry("with chaos-epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, otp27x3),
 		Entry("with the C epmd, OTP 25 and 27 mixed", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, mixed),
 		Entry("with chaos-epmd, OTP 25 and 27 mixed", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, mixed),
+		Entry("with the C epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, otp29x3),
+		Entry("with chaos-epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, otp29x3),
 	)
 
 	DescribeTable("with -connect_all false connections stay explicit",

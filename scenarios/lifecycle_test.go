@@ -46,6 +46,8 @@ var _ = Describe("epmd lifecycle", Label("container"), func() {
 		Entry("with chaos-epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP25),
 		Entry("with the C epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP27),
 		Entry("with chaos-epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP27),
+		Entry("with the C epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP29),
+		Entry("with chaos-epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP29),
 	)
 
 	It("takeover: a host's C epmd replaced by chaos-epmd under running nodes, which register with it and then feel its faults",
@@ -84,6 +86,7 @@ var _ = Describe("epmd lifecycle", Label("container"), func() {
 		},
 		Entry("OTP 25", SpecTimeout(specTimeout), erlangfixtures.OTP25),
 		Entry("OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.OTP27),
+		Entry("OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.OTP29),
 	)
 })
 

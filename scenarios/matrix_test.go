@@ -46,7 +46,7 @@ import (
 // from it (cmd/fault-matrix).
 
 // matrixEntry is the name of the report entries that carry matrix rows.
-const matrixEntry = "fault-outcome"
+const matrixEntry = matrix.EntryName
 
 // The request types a row is grouped by (matrix.Requests): the request the
 // fault acted on, or daemon for faults on the whole daemon.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
 // Kind is a fault kind as the documentation's tables show it.
@@ -12,6 +14,16 @@ type Kind struct {
 	Name   string // as written in specs: delay_write
 	Syntax string // delay_write=DUR
 	Effect string // on the wire, one line
+}
+
+// Kinds is every fault kind of the faults package (faults.Catalogue), as
+// the tables show them.
+func Kinds() []Kind {
+	var ks []Kind
+	for _, d := range faults.Catalogue() {
+		ks = append(ks, Kind{Name: d.Name, Syntax: d.Syntax, Effect: d.Summary})
+	}
+	return ks
 }
 
 // group is the rows of one kind that did the same thing: one request, spec,
@@ -114,4 +126,22 @@ func Splice(doc, name, content string) (string, error) {
 		return "", fmt.Errorf("splice %s: %w", name, ErrNoMarkers)
 	}
 	return doc[:i] + content + doc[i+j:], nil
+}
+
+// Docs returns readme (README.md) and faultsReadme (faults/README.md) with
+// their generated parts made from rows: the README's table of kinds
+// (markers "kinds") and, in faults/README.md, each kind's observations
+// (markers named after the kind).
+func Docs(kinds []Kind, rows []Row, readme, faultsReadme string) (string, string, error) {
+	readme, err := Splice(readme, "kinds", Summary(kinds, rows))
+	if err != nil {
+		return "", "", fmt.Errorf("README.md: %w", err)
+	}
+	for _, k := range kinds {
+		faultsReadme, err = Splice(faultsReadme, k.Name, KindSummary(k.Name, rows))
+		if err != nil {
+			return "", "", fmt.Errorf("faults/README.md: %w", err)
+		}
+	}
+	return readme, faultsReadme, nil
 }

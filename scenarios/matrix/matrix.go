@@ -71,11 +71,6 @@ func (r Row) Result() string {
 	return r.Outcome
 }
 
-// key identifies a row across runs.
-func (r Row) key() string {
-	return strings.Join([]string{r.Story, r.Subject, r.Epmd, r.Spec, r.Action}, "\x00")
-}
-
 // File is the form of build/fault-matrix.json and of the committed matrix.
 type File struct {
 	// Filter is the run's label filter and focus; empty for a whole run.
@@ -128,20 +123,21 @@ func Sort(rows []Row) {
 }
 
 // Merge returns the committed matrix updated by a run. A whole run's rows
-// (no filter) replace it; a filtered run's replace the rows of the same
-// story, subject, epmd, spec and action and add the others. The result is
-// sorted and keeps no filter.
+// (no filter) replace it; a filtered run's replace every row of the
+// stories it recorded (so a story's changed action or outcome leaves no
+// old row behind) and keep the others. The result is sorted and keeps no
+// filter.
 func Merge(committed, run File) File {
 	out := File{}
 	if run.Filter == "" {
 		out.Rows = slices.Clone(run.Rows)
 	} else {
-		seen := map[string]bool{}
+		ran := map[string]bool{}
 		for _, r := range run.Rows {
-			seen[r.key()] = true
+			ran[r.Story] = true
 		}
 		for _, r := range committed.Rows {
-			if !seen[r.key()] {
+			if !ran[r.Story] {
 				out.Rows = append(out.Rows, r)
 			}
 		}

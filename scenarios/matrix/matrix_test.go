@@ -42,17 +42,19 @@ func TestSort(t *testing.T) {
 
 func TestMerge(t *testing.T) {
 	old := row(matrix.Alive2, "drop", "drop,req=alive2", "OTP 25", "erl", "exit 1")
+	oldToo := old
+	oldToo.Action = "erl, as it was called"
 	kept := row(matrix.Alive2, "hang", "hang,req=alive2", "OTP 25", "erl", "exit 1")
 	renewed := old
 	renewed.Outcome = "exit 2"
 	added := row(matrix.PortPlease, "drop", "drop,req=port_please", "OTP 25", "lookup", "closed")
-	committed := matrix.File{Rows: []matrix.Row{old, kept}}
+	committed := matrix.File{Rows: []matrix.Row{old, oldToo, kept}}
 	tests := []struct {
 		name string
 		run  matrix.File
 		want []matrix.Row
 	}{
-		{name: "a filtered run replaces its rows and keeps the others",
+		{name: "a filtered run replaces its stories' rows and keeps the others",
 			run: matrix.File{Filter: "fault:drop", Rows: []matrix.Row{added, renewed}}, want: []matrix.Row{renewed, kept, added}},
 		{name: "a whole run replaces every row",
 			run: matrix.File{Rows: []matrix.Row{added}}, want: []matrix.Row{added}},
@@ -141,5 +143,25 @@ func TestSplice(t *testing.T) {
 		if _, err := matrix.Splice(d, "x", ""); !errors.Is(err, matrix.ErrNoMarkers) {
 			t.Errorf("Splice(%q): %v, want ErrNoMarkers", d, err)
 		}
+	}
+}
+
+func TestReadJUnit(t *testing.T) {
+	const report = `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites><testsuite name="s">
+<properties><property name="LabelFilter" value="fault:drop"></property><property name="FocusStrings" value=""></property></properties>
+<testcase name="a" status="passed"><properties>
+<property name="fault-outcome" value="{&#34;subject&#34;:&#34;OTP 25&#34;,&#34;epmd&#34;:&#34;chaos-epmd&#34;,&#34;request&#34;:&#34;ALIVE2&#34;,&#34;kind&#34;:&#34;drop&#34;,&#34;spec&#34;:&#34;drop,req=alive2&#34;,&#34;action&#34;:&#34;erl -sname x&#34;,&#34;outcome&#34;:&#34;exit 1&#34;,&#34;took_ms&#34;:280,&#34;story&#34;:&#34;a&#34;}"></property>
+<property name="log" value="&#34;x&#34;"></property>
+</properties></testcase>
+<testcase name="b" status="failed"><properties>
+<property name="fault-outcome" value="{&#34;subject&#34;:&#34;OTP 29&#34;,&#34;request&#34;:&#34;ALIVE2&#34;,&#34;story&#34;:&#34;b&#34;}"></property>
+</properties></testcase>
+</testsuite></testsuites>`
+	got, err := matrix.ReadJUnit(strings.NewReader(report))
+	want := matrix.File{Filter: "fault:drop", Rows: []matrix.Row{{Subject: "OTP 25", Epmd: "chaos-epmd", Request: "ALIVE2", Kind: "drop",
+		Spec: "drop,req=alive2", Action: "erl -sname x", Outcome: "exit 1", TookMS: 280, Story: "a"}}}
+	if err != nil || got.Filter != want.Filter || !slices.Equal(got.Rows, want.Rows) {
+		t.Errorf("ReadJUnit = %+v, %v; want %+v", got, err, want)
 	}
 }
