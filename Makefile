@@ -74,7 +74,7 @@ flake-guard: build fixtures
 FAULT_MATRIX_RUN ?= build/fault-matrix.json
 .PHONY: fault-matrix
 fault-matrix:
-	$(GO) run ./cmd/fault-matrix -run $(FAULT_MATRIX_RUN)
+	$(GO) run ./cmd/fault-matrix -run '$(FAULT_MATRIX_RUN)'
 
 ## otp-suite: OTP's own epmd_SUITE (fetched at run time) against chaos-epmd
 otp-suite: deps build
