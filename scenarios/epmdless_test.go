@@ -2,6 +2,7 @@ package scenarios_test
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,8 +13,8 @@ import (
 	"github.com/chaos-epmd/chaos-epmd/scenarios/matrix"
 )
 
-// epmdlessPort is the -erl_epmd_port of the epmd-less nodes: the port each
-// listens on and the port it assumes every other node listens on.
+// epmdlessPort is the port each epmd-less node listens on, and the port
+// it assumes every other node listens on.
 const epmdlessPort = "4370"
 
 // epmdlessCase is a fault put on both epmd-less nodes' chaos-epmds while
@@ -28,24 +29,43 @@ type epmdlessCase struct {
 	registered []string
 }
 
-// epmdlessStartAction is the matrix action of an epmd-less start and ping.
-const epmdlessStartAction = "-start_epmd false -erl_epmd_port " + epmdlessPort + ": net_kernel:start/2 on n1 and n2, net_adm:ping(n2@n2) from n1"
+// epmdlessVariant is a release and the erl arguments that make its nodes
+// epmd-less: -erl_epmd_port (OTP 25 on), or the kernel parameter
+// erl_epmd_node_listen_port (OTP 27 on; checked by hand on 27 and 29: the
+// node registers that port when an epmd answers, starts when none does,
+// and erl_epmd:port_please/2 answers {port,Port,5} for any name).
+type epmdlessVariant struct {
+	release erlangfixtures.Release
+	args    []string
+}
 
-var _ = Describe("epmd-less nodes (-start_epmd false -erl_epmd_port)", Label("container", "epmdless"), func() {
-	for _, r := range []erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP27, erlangfixtures.OTP29} {
+// epmdlessVariants are the epmd-less set-ups the stories run on.
+var epmdlessVariants = []epmdlessVariant{
+	{erlangfixtures.OTP25, []string{"-erl_epmd_port", epmdlessPort}},
+	{erlangfixtures.OTP27, []string{"-erl_epmd_port", epmdlessPort}},
+	{erlangfixtures.OTP29, []string{"-erl_epmd_port", epmdlessPort}},
+	{erlangfixtures.OTP27, []string{"-kernel", "erl_epmd_node_listen_port", epmdlessPort}},
+	{erlangfixtures.OTP29, []string{"-kernel", "erl_epmd_node_listen_port", epmdlessPort}},
+}
+
+var _ = Describe("epmd-less nodes", Label("container", "epmdless"), func() {
+	for _, v := range epmdlessVariants {
+		r := v.release
 		otp := r.OTP()
+		flags := "-start_epmd false " + strings.Join(v.args, " ")
+		action := flags + ": net_kernel:start/2 on n1 and n2, net_adm:ping(n2@n2) from n1"
 		var labels Labels
 		if otp != 25 {
 			labels = Labels{fmt.Sprintf("otp:%d", otp)}
 		}
 		// Two nodes, each with its own chaos-epmd, shared by the Ordered
 		// specs; each spec starts and stops distribution under its fault.
-		Context(fmt.Sprintf("on OTP %d", otp), labels, Ordered, ContinueOnFailure, func() {
+		Context(fmt.Sprintf("on OTP %d, %s", otp, flags), labels, Ordered, ContinueOnFailure, func() {
 			var n1, n2 *erlangfixtures.Node
 			var ctl1, ctl2 *faults.Client
 			BeforeAll(func(ctx SpecContext) {
 				c := startCluster(ctx, 2, []erlangfixtures.Option{erlangfixtures.WithRelease(r),
-					erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos), erlangfixtures.WithErlArgs("-erl_epmd_port", epmdlessPort)}, nil)
+					erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos), erlangfixtures.WithErlArgs(v.args...)}, nil)
 				n1, n2 = c.Nodes[0], c.Nodes[1]
 				ctl1, ctl2 = chaosControl(ctx, n1), chaosControl(ctx, n2)
 			}, NodeTimeout(specTimeout))
@@ -65,7 +85,7 @@ var _ = Describe("epmd-less nodes (-start_epmd false -erl_epmd_port)", Label("co
 					pong, err := n1.Ping(ctx, n2.Name())
 					Expect(err).NotTo(HaveOccurred())
 					row := matrix.Row{Subject: otpSubject(r), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqAlive2, Spec: tc.spec,
-						Action: epmdlessStartAction, Outcome: "{ok,_}; " + pong}
+						Action: action, Outcome: "{ok,_}; " + pong}
 					recordOutcome(row, time.Since(start))
 					Expect(pong).To(Equal("pong"))
 					// A lookup is answered from the command line, epmd never asked,

@@ -26,6 +26,10 @@ type namesCase struct {
 	// `chaos-epmd -names` print in n1's container (see namesCLI).
 	epmdNames, chaosNames string
 	atLeast               time.Duration // net_adm:names/0 takes at least this long
+	// namesOneOf, when set, is the set names may be in, a race; pinned
+	// says why, for the matrix.
+	namesOneOf []string
+	pinned     string
 }
 
 // namesExpr calls net_adm:names/0 in a process of its own and waits for it
@@ -84,6 +88,21 @@ func cliOutcome(ctx context.Context, n *erlangfixtures.Node, cmd []string, port 
 	return strings.TrimSpace(strings.ReplaceAll(res.Stdout, "port "+strconv.Itoa(port)+"\n", "port P\n"))
 }
 
+// registeredPort is the port name is registered with in the registry of
+// the chaos-epmd that cl controls, read over its admin API.
+func registeredPort(ctx context.Context, cl *faults.Client, name string) int {
+	GinkgoHelper()
+	nodes, err := cl.Nodes(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	for _, n := range nodes {
+		if n.Name == name {
+			return int(n.Port)
+		}
+	}
+	Fail(fmt.Sprintf("%s is not in chaos-epmd's registry: %+v", name, nodes))
+	return 0
+}
+
 const (
 	namesAction      = "net_adm:names() in a process of its own, waited for at most namesBound"
 	epmdNamesAction  = "epmd -names (OTP's C client), under timeout(1)"
@@ -93,6 +112,13 @@ const (
 
 // upWith is both clients' first line for an epmd on the default port.
 const upWith = "epmd: up and running on port 4369 with data:\n"
+
+// slicedNamesPinned is the matrix's text for NAMES sent a byte a write:
+// erl_epmd's first receive takes the first TCP message of at least 4 bytes
+// as the port. When every byte arrives alone, none matches and the close
+// gives {ok,[]}; when the socket delivers later bytes together (a loaded
+// reader), they are read as a port that is not epmd's: {error,address}.
+const slicedNamesPinned = "{ok,[]} | {error,address}: erl_epmd takes the first TCP message of 4 bytes or more as the port; single bytes never match, coalesced later bytes mismatch"
 
 // noResponse is what both -names clients print when epmd closes before
 // the 4-byte port has arrived.
@@ -123,7 +149,8 @@ func namesCases(otp int) []TableEntry {
 		e("partial_write=4,then=hang: the header, then nothing", namesCase{spec: "partial_write=4,then=hang,req=names",
 			names: "{blocked,{erl_epmd,names_loop,3}}", epmdNames: "exit 124", chaosNames: "exit 124", atLeast: namesBound}, "slow"),
 		e("slice=1: one byte a write", namesCase{spec: "slice=1,gap=20ms,req=names",
-			names: "{ok,[]}", epmdNames: noResponse, chaosNames: noResponse}),
+			namesOneOf: []string{"{ok,[]}", "{error,address}"}, pinned: slicedNamesPinned,
+			epmdNames: noResponse, chaosNames: noResponse}),
 		e("delay_write=1: once for the port, once per line", namesCase{spec: "delay_write=1,req=names",
 			names: `{ok,[{"n1",P}]}`, epmdNames: namesOK, chaosNames: namesOK, atLeast: 2 * time.Second}),
 		e("corrupt=names_port: another port in the header", namesCase{spec: "corrupt=names_port,req=names",
@@ -162,15 +189,13 @@ var _ = Describe("Faults on NAMES", Label("container", "names"), func() {
 				n1, n2 = c.Nodes[0], c.Nodes[1]
 				startDistribution(ctx, n1, n2)
 				ctl = chaosControl(ctx, n1)
-				for _, x := range []struct {
-					n *erlangfixtures.Node
-					p *int
-				}{{n1, &port}, {n2, &portC}} {
-					ns, err := x.n.EpmdNames(ctx)
-					Expect(err).NotTo(HaveOccurred())
-					Expect(ns).To(HaveLen(1))
-					*x.p = ns[0].Port
-				}
+				// n1's port from chaos-epmd's registry, not from NAMES, which
+				// the specs put under test.
+				port = registeredPort(ctx, ctl, "n1")
+				ns, err := n2.EpmdNames(ctx)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(ns).To(HaveLen(1))
+				portC = ns[0].Port
 			}, NodeTimeout(specTimeout))
 
 			It("without a fault: chaos-epmd answers as the C epmd does", func(ctx SpecContext) {
@@ -200,8 +225,9 @@ var _ = Describe("Faults on NAMES", Label("container", "names"), func() {
 					id := addFault(ctx, ctl, tc.spec)
 					got, took := namesOutcome(ctx, n1, port)
 					row := matrix.Row{Subject: otpSubject(r), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqNames, Spec: tc.spec,
-						Action: namesAction, Outcome: got}
+						Action: namesAction, Outcome: got, Pinned: tc.pinned}
 					recordOutcome(row, took)
+					row.Pinned = ""
 					start := time.Now()
 					epmdOut := cliOutcome(ctx, n1, namesCLI("epmd"), port)
 					row.Action, row.Outcome = epmdNamesAction, epmdOut
@@ -211,7 +237,11 @@ var _ = Describe("Faults on NAMES", Label("container", "names"), func() {
 					row.Action, row.Outcome = chaosNamesAction, chaosOut
 					recordOutcome(row, time.Since(start))
 					removeFault(ctx, ctl, id)
-					Expect(got).To(Equal(tc.names))
+					if tc.namesOneOf != nil {
+						Expect(got).To(BeElementOf(tc.namesOneOf))
+					} else {
+						Expect(got).To(Equal(tc.names))
+					}
 					Expect(took).To(BeNumerically(">=", tc.atLeast))
 					Expect(epmdOut).To(Equal(tc.epmdNames))
 					Expect(chaosOut).To(Equal(tc.chaosNames))

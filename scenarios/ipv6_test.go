@@ -80,9 +80,7 @@ var _ = Describe("IPv6 (-proto_dist inet6_tcp on an IPv6 network)", Label("conta
 		const spec = "drop,req=port_please,peer=" + v6Prefix
 		id := addFault(ctx, ctl2, spec)
 		DeferCleanup(func(ctx SpecContext) { _ = ctl2.Remove(ctx, id) })
-		ns, err := n2.EpmdNames(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		port := fmt.Sprint(ns[0].Port)
+		port := fmt.Sprint(registeredPort(ctx, ctl2, "n2"))
 		row := matrix.Row{Subject: otpSubject(n1.Release()), Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqPortPlease, Spec: spec}
 		for _, c := range []struct{ addr, family, want string }{{v6, "IPv6", "closed"}, {v4, "IPv4", "{port," + port + ",6}"}} {
 			start := time.Now()
