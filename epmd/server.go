@@ -269,9 +269,12 @@ func (w *connWriter) Reset() error {
 // Serve accepts connections on l and serves them until Shutdown, Close or
 // a KILL_REQ. It returns ErrServerClosed or ErrServerKilled then, or the
 // accept error that stopped it. Serve may be called for several listeners
-// at once.
+// at once. As net/http's Serve, it always closes l before it returns, also
+// when the server was closed before Serve was called.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
+	l = &onceCloseListener{Listener: l}
+	defer l.Close()
 	s.mu.Lock()
 	select {
 	case <-s.done:
@@ -328,6 +331,19 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		go s.serveConn(c)
 	}
+}
+
+// onceCloseListener closes its listener once, for whichever of Serve's
+// return and Close comes first.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 // shedAtLimit handles an accept that failed for want of a file descriptor

@@ -1,0 +1,84 @@
+package epmd_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+)
+
+// closeCounter is a listener that counts its Close calls; its Accept fails
+// with acceptErr, or waits for the listener's close when that is nil.
+type closeCounter struct {
+	net.Listener
+	acceptErr error
+	closes    atomic.Int32
+}
+
+func (l *closeCounter) Accept() (net.Conn, error) {
+	if l.acceptErr != nil {
+		return nil, l.acceptErr
+	}
+	return l.Listener.Accept()
+}
+
+func (l *closeCounter) Close() error {
+	l.closes.Add(1)
+	return l.Listener.Close()
+}
+
+var errAcceptBroken = errors.New("accept broken")
+
+// TestServeClosesListener: Serve closes its listener once whenever it
+// returns, as net/http's Serve does: on a server closed before Serve was
+// called, on Close while serving and on an accept error.
+func TestServeClosesListener(t *testing.T) {
+	tests := []struct {
+		name      string
+		acceptErr error
+		before    func(*epmd.Server) // before Serve
+		during    func(*epmd.Server) // once Serve accepts
+		want      error
+	}{
+		{name: "closed before Serve", before: func(s *epmd.Server) { _ = s.Close() }, want: epmd.ErrServerClosed},
+		{name: "closed while serving", during: func(s *epmd.Server) { _ = s.Close() }, want: epmd.ErrServerClosed},
+		{name: "accept error", acceptErr: errAcceptBroken, want: errAcceptBroken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inner, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inner.Close()
+			l := &closeCounter{Listener: inner, acceptErr: tt.acceptErr}
+			s := &epmd.Server{}
+			defer s.Close()
+			if tt.before != nil {
+				tt.before(s)
+			}
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(l) }()
+			if tt.during != nil {
+				// A connection answered shows that Serve is accepting.
+				cl := &epmd.Client{Addr: inner.Addr().String(), Timeout: ioTimeout}
+				if _, got, err := cl.Names(context.Background()); err != nil || len(got) != 0 {
+					t.Fatalf("NAMES while serving: %v, %v", got, err)
+				}
+				tt.during(s)
+			}
+			if err := <-served; !errors.Is(err, tt.want) {
+				t.Fatalf("Serve = %v, want %v", err, tt.want)
+			}
+			if n := l.closes.Load(); n != 1 {
+				t.Fatalf("listener closed %d times, want 1", n)
+			}
+			if _, err := inner.Accept(); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("Accept after Serve: %v, want net.ErrClosed", err)
+			}
+		})
+	}
+}
