@@ -89,7 +89,9 @@ var _ = Describe("IPv6 (-proto_dist inet6_tcp on an IPv6 network)", Label("conta
 			recordOutcome(row, time.Since(start))
 			Expect(got).To(Equal(c.want))
 		}
-		Expect(fired(ctx, ctl2)(Default)).To(Equal(map[string]uint64{spec: 1}), "the IPv6 lookup only")
+		// At least n1's IPv6 lookup: n3 may look n2 up over IPv6 meanwhile
+		// (global connects the nodes it learns of), so the count is not exact.
+		Expect(fired(ctx, ctl2)(Default)).To(HaveKeyWithValue(spec, BeNumerically(">=", 1)))
 		Expect(eval(ctx, n1, "erlang:disconnect_node(n2@n2)")).To(Equal("true"))
 		start := time.Now()
 		pong, err := n1.Ping(ctx, n2.Name())
