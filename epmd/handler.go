@@ -224,13 +224,13 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 		return
 	}
 	// The closure outlives the request: it must not capture r (whose Body
-	// is the connection's read buffer).
-	fd := r.Conn.FD
+	// is the connection's read buffer). The node is gone already when a
+	// STOP took it and closed the connection: as the C epmd, which
+	// unregisters the node before it closes the connection and so never
+	// looks the descriptor up, say nothing then.
 	r.Conn.keep(func() {
 		if reg.Unregister(node) {
 			s.logUnregistered(node, reg)
-		} else {
-			s.log1(msgUnregUnknownFD, slog.Int("fd", fd))
 		}
 	})
 }
