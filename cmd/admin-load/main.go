@@ -36,7 +36,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
@@ -127,7 +126,7 @@ func (r *phaseResult) add(o *phaseResult) {
 // run runs the rounds and writes the report to w; ok reports whether the
 // admin requests stayed under c.maxAdmin and no registration was lost.
 func run(c config, w io.Writer) (ok bool, err error) {
-	raiseFileLimit()
+	epmd.RaiseFileLimit()
 	if c.epmdAddr == "" {
 		stop, err := startInProcess(&c)
 		if err != nil {
@@ -417,14 +416,6 @@ func startInProcess(c *config) (stop func(), err error) {
 		_ = srv.Close()
 		_ = inj.Close()
 	}, nil
-}
-
-func raiseFileLimit() {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
 }
 
 // waitConntrack waits, at most three minutes, while the kernel's
