@@ -82,3 +82,28 @@ func TestServeClosesListener(t *testing.T) {
 		})
 	}
 }
+
+// TestServeAllOnClosedServerClosesListeners: ServeAll on a server stopped
+// before it began closes every listener (chaos-epmd's -handback relies on
+// it to find the port free).
+func TestServeAllOnClosedServerClosesListeners(t *testing.T) {
+	s := &epmd.Server{}
+	_ = s.Close()
+	var ls []net.Listener
+	for range 3 {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ls = append(ls, l)
+	}
+	if err := s.ServeAll(ls); !errors.Is(err, epmd.ErrServerClosed) {
+		t.Fatalf("ServeAll = %v, want ErrServerClosed", err)
+	}
+	for i, l := range ls {
+		if err := l.Close(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("listener %d: Close after ServeAll = %v, want net.ErrClosed", i, err)
+		}
+	}
+}

@@ -272,13 +272,10 @@ func serve(c *config, stderr io.Writer) int {
 	if tk != nil {
 		go tk.watch(srv, logger)
 	}
+	// ServeAll returns once every Serve has, and Serve closes its listener
+	// even on a server stopped before it began (a signal, ctl stop or -for
+	// at once): -handback finds the port free.
 	err = srv.ServeAll(ls)
-	// A stop before ServeAll registered them (a signal, ctl stop or -for
-	// at once) leaves the listeners open: Serve on a closed server returns
-	// without closing its listener. -handback needs the port free.
-	for _, l := range ls {
-		_ = l.Close()
-	}
 	status := 0
 	if !errors.Is(err, epmd.ErrServerKilled) && !errors.Is(err, epmd.ErrServerClosed) {
 		logger.LogAttrs(context.Background(), epmd.LevelAlways, "serve", slog.Any("err", err))
