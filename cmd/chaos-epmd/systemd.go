@@ -34,7 +34,9 @@ func systemdListeners() ([]net.Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("systemd socket %d: %w", fd, err)
 		}
-		ls = append(ls, l)
+		// Accepted connections get no TCP keep-alive, as from
+		// epmd.Listen's listeners and the C epmd.
+		ls = append(ls, epmd.WithoutKeepAlive(l))
 	}
 	return ls, nil
 }
