@@ -1,0 +1,160 @@
+package faults_test
+
+// Tests that kill the faults package's surviving mutants (make mutate):
+// the exact edges of the spec parser's limits, the metrics' zero series,
+// the admin event stream past its first event, and a stall that must not
+// outlive the server.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/faults"
+)
+
+func TestParseLimitEdges(t *testing.T) {
+	tests := []struct {
+		name    string
+		spec    string
+		wantKey string // "" for a valid spec
+	}{
+		{name: "node glob of 1020 bytes", spec: "drop,req=port_please,node=" + strings.Repeat("a", 1020)},
+		{name: "node glob of 1021 bytes", spec: "drop,req=port_please,node=" + strings.Repeat("a", 1021), wantKey: "node"},
+		{name: "p=1", spec: "drop,p=1"},
+		{name: "p just above 1", spec: "drop,p=1.000001", wantKey: "p"},
+		{name: "p=0", spec: "drop,p=0", wantKey: "p"},
+		{name: "p just above 0", spec: "drop,p=0.000001"},
+		{name: "hold_ports of 4096 ports", spec: "hold_ports=1-4096"},
+		{name: "hold_ports of 4097 ports", spec: "hold_ports=1-4097", wantKey: "range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := faults.Parse(tt.spec)
+			var se *faults.SpecError
+			switch {
+			case tt.wantKey == "" && err != nil:
+				t.Errorf("Parse: %v, want valid", err)
+			case tt.wantKey != "" && (!errors.As(err, &se) || se.Key != tt.wantKey):
+				t.Errorf("Parse: %v, want a SpecError on %s", err, tt.wantKey)
+			}
+		})
+	}
+}
+
+// injectorServer serves an epmd with inj on 127.0.0.1 until the test ends.
+func injectorServer(t *testing.T, inj *faults.Injector) (*epmd.Server, *epmd.Client) {
+	t.Helper()
+	srv := &epmd.Server{Port: 4369, Middleware: []epmd.Middleware{inj.Middleware}}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(l); close(done) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+		_ = inj.Close()
+	})
+	return srv, &epmd.Client{Addr: l.Addr().String(), Timeout: 5 * time.Second}
+}
+
+// TestMetricsOnlyNonZeroSeries: /metrics lists a request series once it
+// has counted something, and no series of zero.
+func TestMetricsOnlyNonZeroSeries(t *testing.T) {
+	inj := faults.NewInjector(1, nil)
+	_, c := injectorServer(t, inj)
+	if _, _, err := c.Names(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := inj.WriteMetrics(&out, faults.Gauges{}); err != nil {
+		t.Fatal(err)
+	}
+	var series []string
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "chaos_epmd_requests_total{") {
+			series = append(series, sc.Text())
+		}
+	}
+	want := []string{
+		`chaos_epmd_requests_total{type="accept",result="ok"} 1`,
+		`chaos_epmd_requests_total{type="names",result="ok"} 1`,
+	}
+	if strings.Join(series, "\n") != strings.Join(want, "\n") {
+		t.Errorf("request series %q, want %q", series, want)
+	}
+}
+
+// TestEventStreamFollowsPastTheFirst: a followed event stream goes on
+// after each event it sends.
+func TestEventStreamFollowsPastTheFirst(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	inj := faults.NewInjector(1, nil)
+	srv, c := injectorServer(t, inj)
+	hs := httptest.NewServer(&faults.Admin{Injector: inj, Server: srv})
+	defer hs.Close()
+	ac := &faults.Client{URL: hs.URL}
+	got := make(chan faults.Event, 8)
+	evCtx, evCancel := context.WithCancel(ctx)
+	defer evCancel()
+	go func() { _ = ac.Events(evCtx, 0, true, func(ev faults.Event) error { got <- ev; return nil }) }()
+	if _, err := ac.Add(ctx, "drop,req=port_please"); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for i := range 3 {
+		if _, err := c.PortPlease(ctx, "n"+strconv.Itoa(i)); !errors.Is(err, epmd.ErrNoResponse) {
+			t.Fatalf("PORT_PLEASE2 under drop: %v, want %v", err, epmd.ErrNoResponse)
+		}
+		select {
+		case ev := <-got:
+			seen = append(seen, ev.Type+" "+ev.Kind+" "+ev.Node)
+		case <-ctx.Done():
+			t.Fatalf("event %d never came; seen %q", i+1, seen)
+		}
+	}
+	if want := []string{"fault drop n0", "fault drop n1", "fault drop n2"}; strings.Join(seen, ",") != strings.Join(want, ",") {
+		t.Errorf("events %q, want %q", seen, want)
+	}
+}
+
+// TestShutdownDoesNotWaitForAStall: a request held by a stall ends when
+// the server shuts down, not when the stall does.
+func TestShutdownDoesNotWaitForAStall(t *testing.T) {
+	inj := faults.NewInjector(1, nil)
+	srv, c := injectorServer(t, inj)
+	if _, err := inj.AddSpec("stall=1h"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _, _ = c.Names(context.Background()) }()
+	waitForCond(t, "the request held", func() bool { return srv.OpenConns() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown during a stall: %v, want nil before 5s", err)
+	}
+}
+
+// waitForCond polls cond until it holds or 5 s pass.
+func waitForCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
