@@ -19,6 +19,15 @@ func elixir(args ...string) []string {
 	return elixirErl("", args...)
 }
 
+// shJoin quotes args for sh -c, each in single quotes.
+func shJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
 // elixirErl is elixir with more flags for erl (--erl).
 func elixirErl(erlFlags string, args ...string) []string {
 	return append([]string{"elixir", "--cookie", erlangfixtures.DefaultCookie, "--erl", strings.TrimSpace("-start_epmd false " + erlFlags)}, args...)
@@ -34,6 +43,10 @@ func elixirRegistryCases(otp int) []subjectCase {
 		{req: reqDaemon, spec: "hold_ports=9100-9102", action: "elixir --sname x, inet_dist_listen_min/max 9100-9102",
 			cmd:  elixirErl("-kernel inet_dist_listen_min 9100 inet_dist_listen_max 9102", "--sname", "x", "-e", "IO.puts(:started)"),
 			want: registerFailed(otp, "eaddrinuse")},
+		{req: reqPortPlease, spec: "stale=3,node=x", action: `elixir --sname x exits, then elixir --sname y: :erl_epmd.port_please(~c"x", ~c"n1")`,
+			cmd: []string{"sh", "-c", shJoin(elixir("--sname", "x", "-e", "IO.puts(:started)")) + " >/dev/null && " +
+				shJoin(elixir("--sname", "y", "-e", `case :erl_epmd.port_please(~c"x", ~c"n1") do {:port, _, v} -> {:port, :p, v}; e -> e end |> IO.inspect()`))},
+			want: `exit 0; stdout "{:port, :p, 6}"`},
 		{req: reqDaemon, spec: "stall=2,first=1", want: `exit 0; stdout "true"`, action: "elixir --sname y: Node.connect(:n1@n1)",
 			cmd: elixir("--sname", "y", "-e", "IO.inspect(Node.connect(:n1@n1))")},
 		crashCase(otp, elixir("--sname", "x", "-e", "IO.puts(:started)"), "elixir --sname x during the crash"),
@@ -165,7 +178,12 @@ func elixirFaultCases(otp int) []subjectCase {
 		{req: reqPortPlease, spec: "corrupt=result,req=port_please", want: `exit 0; stdout "false"`},
 		{req: reqPortPlease, spec: "forget,node=n1", want: `exit 0; stdout "false"`},
 		{req: reqPortPlease, spec: "slice=1,gap=20ms,req=port_please", want: `exit 0; stdout "true"`},
+		{req: reqPortPlease, spec: "reset,req=port_please", want: `exit 0; stdout "false"`},
+		{req: reqPortPlease, spec: "port_collision,port=1,node=n1", want: `exit 0; stdout "false"`},
+		{req: reqPortPlease, spec: "delay_accept=1", want: `exit 0; stdout "true"`},
+		{req: reqPortPlease, spec: "packet_timeout=1", want: `exit 0; stdout "true"`},
 		{req: reqNames, spec: "drop,req=names", want: `exit 0; stdout "{:ok, []}"`},
+		{req: reqNames, spec: "reset,req=names", want: `exit 0; stdout "{:ok, []}"`},
 		{req: reqNames, spec: "hang,req=names", want: `exit 0; stdout "blocked after ` + namesWaitMS + ` ms"`},
 		{req: reqNames, spec: "partial_write=2,req=names", want: `exit 0; stdout "{:ok, []}"`},
 		{req: reqNames, spec: "phantom=ghost:9100,req=names", want: `exit 0; stdout "{:ok, ` + charlists(otp, "ghost", "n1") + `}"`},

@@ -234,6 +234,17 @@ func erlFaultCases(otp int) []subjectCase {
 	}
 }
 
+// The kinds OTP 25's own stories (faults_*_test.go) leave out, on OTP 25.
+var _ = Describe("OTP 25 under the faults its stories leave out", func() {
+	var cases []subjectCase
+	for _, c := range erlFaultCases(25) {
+		if k := faults.MustParse(c.spec).Kind(); k == "packet_timeout" || k == "phantom" {
+			cases = append(cases, c)
+		}
+	}
+	subjectFaults(erlSubject(erlangfixtures.OTP25), nil, cases)
+})
+
 var _ = Describe("OTP 29 under faults", Label("otp:29"), func() {
 	subjectFaults(otpSubject29, Labels{"otp:29"}, append(erlFaultCases(29), erlRegistryCases(29)...))
 })
