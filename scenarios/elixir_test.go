@@ -43,7 +43,7 @@ func elixirRegistryCases(otp int) []subjectCase {
 		{req: reqDaemon, spec: "hold_ports=9100-9102", action: "elixir --sname x, inet_dist_listen_min/max 9100-9102",
 			cmd:  elixirErl("-kernel inet_dist_listen_min 9100 inet_dist_listen_max 9102", "--sname", "x", "-e", "IO.puts(:started)"),
 			want: registerFailed(otp, "eaddrinuse")},
-		{req: reqPortPlease, spec: "stale=3,node=x", action: `elixir --sname x exits, then elixir --sname y: :erl_epmd.port_please(~c"x", ~c"n1")`,
+		{req: reqPortPlease, spec: "stale=8,node=x", action: `elixir --sname x exits, then elixir --sname y: :erl_epmd.port_please(~c"x", ~c"n1")`,
 			cmd: []string{"sh", "-c", shJoin(elixir("--sname", "x", "-e", "IO.puts(:started)")) + " >/dev/null && " +
 				shJoin(elixir("--sname", "y", "-e", `case :erl_epmd.port_please(~c"x", ~c"n1") do {:port, _, v} -> {:port, :p, v}; e -> e end |> IO.inspect()`))},
 			want: `exit 0; stdout "{:port, :p, 6}"`},

@@ -68,7 +68,7 @@ func erlRegistryCases(otp int) []subjectCase {
 		{req: reqDaemon, spec: "hold_ports=9100-9102", action: "erl -sname x, inet_dist_listen_min/max 9100-9102",
 			cmd:  erlCmd("-sname", "x", "-kernel", "inet_dist_listen_min", "9100", "inet_dist_listen_max", "9102", "-eval", "halt()."),
 			want: registerFailed(otp, "eaddrinuse")},
-		{req: reqPortPlease, spec: "stale=3,node=x", action: "erl -sname x exits, then erl -sname y: erl_epmd:port_please(\"x\", \"n1\")",
+		{req: reqPortPlease, spec: "stale=8,node=x", action: "erl -sname x exits, then erl -sname y: erl_epmd:port_please(\"x\", \"n1\")",
 			cmd: []string{"sh", "-c", strings.Join(erlCmd("-sname", "x", "-eval", "'halt().'"), " ") + " && " +
 				strings.Join(erlCmd("-sname", "y", "-eval", `'io:format("~p~n", [case erl_epmd:port_please("x", "n1") of {port, _, V} -> {port, p, V}; E -> E end]), halt().'`), " ")},
 			want: `exit 0; stdout "{port,p,6}"`},
