@@ -70,11 +70,14 @@ flake-guard: build fixtures
 ## fault-matrix: fold the last scenario run's fault-outcome matrix into the
 ## committed scenarios/testdata/fault-matrix.json and regenerate README.md's
 ## table of fault kinds and faults/README.md's observations from it
-## (FAULT_MATRIX_RUN: other runs' matrices or JUnit reports, comma-separated)
+## (FAULT_MATRIX_RUN: other runs' matrices or JUnit reports, comma-separated);
+## a dry run of the suite lists the stories, and rows of stories gone are dropped
 FAULT_MATRIX_RUN ?= build/fault-matrix.json
 .PHONY: fault-matrix
 fault-matrix:
-	$(GO) run ./cmd/fault-matrix -run '$(FAULT_MATRIX_RUN)'
+	mkdir -p build
+	$(GO) tool ginkgo --dry-run --json-report=scenarios-specs.json --output-dir=build ./scenarios >/dev/null
+	$(GO) run ./cmd/fault-matrix -run '$(FAULT_MATRIX_RUN)' -specs build/scenarios-specs.json
 
 ## otp-suite: OTP's own epmd_SUITE (fetched at run time) against chaos-epmd
 otp-suite: deps build

@@ -9,7 +9,9 @@
 // missing ones are skipped. A run of the whole suite (no label filter or
 // focus) replaces the committed rows; a filtered run replaces the rows it
 // recorded again and adds new ones. Without run files the documentation is
-// regenerated from the committed matrix alone. The README's table of fault kinds and
+// regenerated from the committed matrix alone. With -specs (a Ginkgo JSON
+// report of a dry run: the stories that exist) the rows of stories renamed
+// or removed since they were recorded are dropped. The README's table of fault kinds and
 // each kind's observations in faults/README.md lie between
 // <!-- fault-matrix:NAME --> markers; nothing else is touched. With -check
 // nothing is written, and the exit status is 1 when a file would change.
@@ -32,15 +34,16 @@ func main() {
 	committed := flag.String("matrix", "scenarios/testdata/fault-matrix.json", "the committed matrix")
 	readme := flag.String("readme", "README.md", "the README holding the table of kinds")
 	faultsReadme := flag.String("faults-readme", "faults/README.md", "the faults' README holding each kind's observations")
+	specs := flag.String("specs", "", "a Ginkgo JSON report of a dry run of the scenarios: drop the rows of stories not in it")
 	check := flag.Bool("check", false, "write nothing; exit 1 when a file is not up to date")
 	flag.Parse()
-	if err := generate(*run, *committed, *readme, *faultsReadme, *check); err != nil {
+	if err := generate(*run, *committed, *specs, *readme, *faultsReadme, *check); err != nil {
 		fmt.Fprintln(os.Stderr, "fault-matrix:", err)
 		os.Exit(1)
 	}
 }
 
-func generate(runPath, committedPath, readmePath, faultsReadmePath string, check bool) error {
+func generate(runPath, committedPath, specsPath, readmePath, faultsReadmePath string, check bool) error {
 	committed, err := readMatrix(committedPath)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -59,6 +62,22 @@ func generate(runPath, committedPath, readmePath, faultsReadmePath string, check
 		}
 		fmt.Printf("fault-matrix: %s: %d rows (filter %q)\n", p, len(run.Rows), run.Filter)
 		m = matrix.Merge(m, run)
+	}
+	if specsPath != "" {
+		f, err := os.Open(specsPath)
+		if err != nil {
+			return err
+		}
+		stories, err := matrix.ReadSpecs(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", specsPath, err)
+		}
+		var dropped []matrix.Row
+		m, dropped = matrix.Prune(m, stories)
+		for _, r := range dropped {
+			fmt.Printf("fault-matrix: dropped a row of a story that is gone: %q\n", r.Story)
+		}
 	}
 	var mb bytes.Buffer
 	if err := matrix.Write(&mb, m); err != nil {

@@ -165,3 +165,22 @@ func TestReadJUnit(t *testing.T) {
 		t.Errorf("ReadJUnit = %+v, %v; want %+v", got, err, want)
 	}
 }
+
+func TestReadSpecsAndPrune(t *testing.T) {
+	const report = `[{"SpecReports":[
+{"ContainerHierarchyTexts":["Faults","on ALIVE2"],"LeafNodeText":"drop","LeafNodeType":"It"},
+{"ContainerHierarchyTexts":["Faults"],"LeafNodeText":"","LeafNodeType":"BeforeAll"},
+{"ContainerHierarchyTexts":null,"LeafNodeText":"","LeafNodeType":"ReportAfterSuite"}]}]`
+	stories, err := matrix.ReadSpecs(strings.NewReader(report))
+	if want := []string{"Faults on ALIVE2 drop"}; err != nil || !slices.Equal(stories, want) {
+		t.Fatalf("ReadSpecs = %q, %v; want %q", stories, err, want)
+	}
+	kept := row(matrix.Alive2, "drop", "drop,req=alive2", "OTP 25", "erl", "exit 1")
+	kept.Story = "Faults on ALIVE2 drop"
+	gone := row(matrix.Alive2, "drop", "drop,req=alive2", "OTP 25", "erl", "exit 1")
+	gone.Story = "Faults on ALIVE2 drop, as it was called"
+	got, dropped := matrix.Prune(matrix.File{Rows: []matrix.Row{gone, kept}}, stories)
+	if !slices.Equal(got.Rows, []matrix.Row{kept}) || !slices.Equal(dropped, []matrix.Row{gone}) {
+		t.Errorf("Prune kept %+v, dropped %+v", got.Rows, dropped)
+	}
+}
