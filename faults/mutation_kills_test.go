@@ -10,11 +10,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
@@ -156,5 +158,41 @@ func waitForCond(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPartialWriteCutAtAWriteEnd: a cut falling exactly at the end of a
+// write ends the reply there, with the chosen ending, and the handler is
+// told: nothing is logged as sent.
+func TestPartialWriteCutAtAWriteEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs logRecorder
+		b := newLoggedBubble(t, &logs, "partial_write=4,then=hang,req=names")
+		defer b.close()
+		x := b.send("127.0.0.1", &epmd.NamesReq{}) // no node: the port is the whole reply
+		time.Sleep(time.Hour)
+		got, eof := x.result()
+		if len(got) != 1 || got[0].Data != "\x00\x00\x11\x11" || eof {
+			t.Errorf("read %v (closed %t), want the 4 port bytes and a connection held open", got, eof)
+		}
+		x.conn.Close() // the hang ends: the handler learns the reply was cut
+		synctest.Wait()
+		if sent := logs.matching("sent NAMES reply"); len(sent) != 0 {
+			t.Errorf("logged %q for a cut reply", sent)
+		}
+	})
+}
+
+// TestBareSecondsLimit: the largest whole number of seconds a Duration
+// holds is accepted, one more is refused.
+func TestBareSecondsLimit(t *testing.T) {
+	max := strconv.FormatInt(math.MaxInt64/int64(time.Second), 10)
+	if _, err := faults.Parse("delay_write=" + max); err != nil {
+		t.Errorf("delay_write=%s: %v, want valid", max, err)
+	}
+	over := strconv.FormatInt(math.MaxInt64/int64(time.Second)+1, 10)
+	var se *faults.SpecError
+	if _, err := faults.Parse("delay_write=" + over); !errors.As(err, &se) || !strings.Contains(se.Msg, "too large") {
+		t.Errorf("delay_write=%s: %v, want too large", over, err)
 	}
 }
