@@ -72,6 +72,12 @@ const (
 	msgAddrInUse  = "there is already a epmd running" // port, addr
 	msgBindFailed = "failed to bind"                  // addr, err
 	MsgServing    = "entering the main select() loop"
+	// MsgCannotListen and MsgCannotStart are logged by the epmd command
+	// when it stops for an error (err): one that the C epmd prints as it
+	// is (its sockets), and one of the command's own (printed after
+	// "chaos-epmd: ").
+	MsgCannotListen = "cannot listen" // err
+	MsgCannotStart  = "cannot start"  // err
 )
 
 // cTexts holds the C epmd's text of every message the server logs: a
@@ -126,6 +132,8 @@ var cTexts = map[string]cText{
 	msgAddrInUse:        text("there is already a epmd running at port %d on ipaddr %s", attr("port"), attr("addr")),
 	msgBindFailed:       text("failed to bind on ipaddr %s: %s", attr("addr"), attr("err")),
 	MsgServing:          text("entering the main select() loop"),
+	MsgCannotListen:     text("%s", attr("err")),
+	MsgCannotStart:      text("chaos-epmd: %s", attr("err")),
 }
 
 // reasons gives the message a refused or dropped request is logged with,

@@ -230,13 +230,13 @@ func serve(c *config, stderr io.Writer) int {
 	if err != nil {
 		daemonReady(false)
 		if errors.Is(err, errTakeover) {
-			logger.LogAttrs(context.Background(), epmd.LevelAlways, "chaos-epmd: "+err.Error())
+			logger.LogAttrs(context.Background(), epmd.LevelAlways, epmd.MsgCannotStart, slog.Any("err", err))
 			return 1
 		}
 		if errors.Is(err, epmd.ErrAddrInUse) && tk == nil {
 			return 0
 		}
-		logger.LogAttrs(context.Background(), epmd.LevelAlways, err.Error())
+		logger.LogAttrs(context.Background(), epmd.LevelAlways, epmd.MsgCannotListen, slog.Any("err", err))
 		return 1
 	}
 	stopAdmin, err := startAdmin(c, inj, srv, logger)
@@ -245,7 +245,7 @@ func serve(c *config, stderr io.Writer) int {
 		for _, l := range ls {
 			_ = l.Close()
 		}
-		logger.LogAttrs(context.Background(), epmd.LevelAlways, "chaos-epmd: "+err.Error())
+		logger.LogAttrs(context.Background(), epmd.LevelAlways, epmd.MsgCannotStart, slog.Any("err", err))
 		if tk != nil && c.staging.handback {
 			tk.last <- nil // nothing served: no node to wait for
 			_ = tk.handBack(realProc, c, logger)
