@@ -196,3 +196,39 @@ func TestBareSecondsLimit(t *testing.T) {
 		t.Errorf("delay_write=%s: %v, want too large", over, err)
 	}
 }
+
+// TestHoldPortsHoldsTheWholeRange: every port of the range, the last one
+// included, is taken while the fault is installed. The ports are picked
+// free on all addresses (a port free on 127.0.0.1 may be in use on
+// another); only "taken" is asserted, which stays true if another process
+// took one meanwhile.
+func TestHoldPortsHoldsTheWholeRange(t *testing.T) {
+	lo := 0
+	for try := 0; try < 50 && lo == 0; try++ {
+		l, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", ":"+strconv.Itoa(p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			lo = p
+		}
+	}
+	if lo == 0 {
+		t.Skip("no two adjacent ports free on all addresses")
+	}
+	inj := faults.NewInjector(1, nil)
+	defer inj.Close()
+	if _, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + "-" + strconv.Itoa(lo+1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{lo, lo + 1} {
+		if l, err := net.Listen("tcp", ":"+strconv.Itoa(p)); err == nil {
+			l.Close()
+			t.Errorf("port %d of hold_ports=%d-%d free while held", p, lo, lo+1)
+		}
+	}
+}
