@@ -36,6 +36,9 @@ const (
 	// rabbitMonitorWithin bounds how long RabbitMQ's epmd monitor, which
 	// checks its registration every 60 s, takes to act.
 	rabbitMonitorWithin = 90 * time.Second
+	// rabbitBootWithin bounds a RabbitMQ node's boot until it registers
+	// with epmd (2–15 s seen on 2 loaded cores).
+	rabbitBootWithin = time.Minute
 	// diagnosticsWithin bounds reading logs and events for a failed spec's report.
 	diagnosticsWithin = 30 * time.Second
 	// cleanupWithin bounds removing a spec's containers.
