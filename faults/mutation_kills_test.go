@@ -203,8 +203,31 @@ func TestBareSecondsLimit(t *testing.T) {
 // another); only "taken" is asserted, which stays true if another process
 // took one meanwhile.
 func TestHoldPortsHoldsTheWholeRange(t *testing.T) {
-	lo := 0
-	for try := 0; try < 50 && lo == 0; try++ {
+	lo := freePortPair(t)
+	inj := faults.NewInjector(1, nil)
+	defer inj.Close()
+	if _, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + "-" + strconv.Itoa(lo+1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{lo, lo + 1} {
+		if portFree(p) {
+			t.Errorf("port %d of hold_ports=%d-%d free while held", p, lo, lo+1)
+		}
+	}
+	// Without for= there is no window to close: still held a while later.
+	time.Sleep(200 * time.Millisecond)
+	for _, p := range []int{lo, lo + 1} {
+		if portFree(p) {
+			t.Errorf("port %d of hold_ports=%d-%d free 200ms later", p, lo, lo+1)
+		}
+	}
+}
+
+// freePortPair returns a port that, with the next one, was free on all
+// addresses a moment ago.
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
 		l, err := net.Listen("tcp", ":0")
 		if err != nil {
 			t.Fatal(err)
@@ -214,21 +237,43 @@ func TestHoldPortsHoldsTheWholeRange(t *testing.T) {
 		l.Close()
 		if err == nil {
 			l2.Close()
-			lo = p
+			return p
 		}
 	}
-	if lo == 0 {
-		t.Skip("no two adjacent ports free on all addresses")
+	t.Skip("no two adjacent ports free on all addresses")
+	return 0
+}
+
+// portFree reports whether p can be listened on, on all addresses.
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+	if err != nil {
+		return false
 	}
+	l.Close()
+	return true
+}
+
+// TestHoldPortsWindowEnds: with for=, the ports are released when the
+// window closes (start + for), the fault still installed.
+func TestHoldPortsWindowEnds(t *testing.T) {
+	lo := freePortPair(t)
 	inj := faults.NewInjector(1, nil)
 	defer inj.Close()
-	if _, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + "-" + strconv.Itoa(lo+1)); err != nil {
+	if _, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + ",for=1s"); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []int{lo, lo + 1} {
-		if l, err := net.Listen("tcp", ":"+strconv.Itoa(p)); err == nil {
-			l.Close()
-			t.Errorf("port %d of hold_ports=%d-%d free while held", p, lo, lo+1)
+	if portFree(lo) {
+		t.Fatalf("port %d free at once under hold_ports=%d,for=1s", lo, lo)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !portFree(lo) {
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d still held 15s after a window of 1s", lo)
 		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(inj.Faults()); n != 1 {
+		t.Errorf("%d faults installed after the window, want 1 (for= ends the window, not the fault)", n)
 	}
 }
