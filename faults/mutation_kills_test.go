@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -276,4 +277,42 @@ func TestHoldPortsWindowEnds(t *testing.T) {
 	if n := len(inj.Faults()); n != 1 {
 		t.Errorf("%d faults installed after the window, want 1 (for= ends the window, not the fault)", n)
 	}
+}
+
+// TestClientContentType: the admin client labels a request body as JSON,
+// and only a request that has one.
+func TestClientContentType(t *testing.T) {
+	got := make(chan string, 4)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type")
+		http.Error(w, `{"error":"test"}`, http.StatusTeapot)
+	}))
+	defer hs.Close()
+	c := &faults.Client{URL: hs.URL}
+	ctx := context.Background()
+	_, _ = c.Add(ctx, "drop")
+	_, _ = c.Faults(ctx)
+	want := []string{"POST /faults application/json", "GET /faults "}
+	for _, w := range want {
+		if g := <-got; g != w {
+			t.Errorf("request %q, want %q", g, w)
+		}
+	}
+}
+
+// TestCorruptRandomIsSeeded: corrupt=random flips one byte of each write,
+// at a place and with a value from the injector's seed (1): the same
+// bytes every run.
+func TestCorruptRandomIsSeeded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBubble(t, "corrupt=random,req=port_please")
+		defer b.close()
+		b.register("abc", 4711)
+		got := b.send("127.0.0.1", &epmd.PortPlease2Req{Name: "abc"}).bytes()
+		// The reply with byte 8 (LowVsn's high byte, 0x00) XORed with 0x08.
+		want := "w\x00\x12\x67M\x00\x00\x06\x08\x05\x00\x03abc\x00\x00"
+		if got != want {
+			t.Errorf("corrupted reply % x, want % x", got, want)
+		}
+	})
 }
