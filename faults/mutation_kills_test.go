@@ -316,3 +316,18 @@ func TestCorruptRandomIsSeeded(t *testing.T) {
 		}
 	})
 }
+
+// TestClientEventsReadError: a broken event stream is an error, not the
+// stream's end.
+func TestClientEventsReadError(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		_, _ = w.Write(bytes.Repeat([]byte("x"), 70000)) // longer than a line may be
+	}))
+	defer hs.Close()
+	c := &faults.Client{URL: hs.URL}
+	err := c.Events(context.Background(), 0, false, func(faults.Event) error { return nil })
+	if !errors.Is(err, bufio.ErrTooLong) {
+		t.Errorf("Events on a 70000-byte line: %v, want %v", err, bufio.ErrTooLong)
+	}
+}
