@@ -71,13 +71,14 @@ flake-guard: build fixtures
 ## committed scenarios/testdata/fault-matrix.json and regenerate README.md's
 ## table of fault kinds and faults/README.md's observations from it
 ## (FAULT_MATRIX_RUN: other runs' matrices or JUnit reports, comma-separated);
-## a dry run of the suite lists the stories, and rows of stories gone are dropped
+## a dry run of the suite lists the stories, and rows of stories gone are dropped;
+## the whole matrix as tables: build/fault-matrix-committed.md
 FAULT_MATRIX_RUN ?= build/fault-matrix.json
 .PHONY: fault-matrix
 fault-matrix:
 	mkdir -p build
 	$(GO) tool ginkgo --dry-run --json-report=scenarios-specs.json --output-dir=build ./scenarios >/dev/null
-	$(GO) run ./cmd/fault-matrix -run '$(FAULT_MATRIX_RUN)' -specs build/scenarios-specs.json
+	$(GO) run ./cmd/fault-matrix -run '$(FAULT_MATRIX_RUN)' -specs build/scenarios-specs.json -md build/fault-matrix-committed.md
 
 ## otp-suite: OTP's own epmd_SUITE (fetched at run time) against chaos-epmd
 otp-suite: deps build

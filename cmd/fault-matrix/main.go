@@ -11,7 +11,9 @@
 // recorded again and adds new ones. Without run files the documentation is
 // regenerated from the committed matrix alone. With -specs (a Ginkgo JSON
 // report of a dry run: the stories that exist) the rows of stories renamed
-// or removed since they were recorded are dropped. The README's table of fault kinds and
+// or removed since they were recorded are dropped. With -md the whole
+// committed matrix is also written as Markdown tables (one per request
+// type), as the suite writes a run's build/fault-matrix.md. The README's table of fault kinds and
 // each kind's observations in faults/README.md lie between
 // <!-- fault-matrix:NAME --> markers; nothing else is touched. With -check
 // nothing is written, and the exit status is 1 when a file would change.
@@ -35,9 +37,21 @@ func main() {
 	readme := flag.String("readme", "README.md", "the README holding the table of kinds")
 	faultsReadme := flag.String("faults-readme", "faults/README.md", "the faults' README holding each kind's observations")
 	specs := flag.String("specs", "", "a Ginkgo JSON report of a dry run of the scenarios: drop the rows of stories not in it")
+	md := flag.String("md", "", "also write the committed matrix as Markdown to this file")
 	check := flag.Bool("check", false, "write nothing; exit 1 when a file is not up to date")
 	flag.Parse()
 	if err := generate(*run, *committed, *specs, *readme, *faultsReadme, *check); err != nil {
+		fmt.Fprintln(os.Stderr, "fault-matrix:", err)
+		os.Exit(1)
+	}
+	if *md == "" || *check {
+		return
+	}
+	m, err := readMatrix(*committed)
+	if err == nil {
+		err = os.WriteFile(*md, []byte(matrix.Markdown("Fault-outcome matrix ("+*committed+")", m.Rows)), 0o644)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "fault-matrix:", err)
 		os.Exit(1)
 	}
