@@ -27,7 +27,7 @@ import (
 // its lookups go to that node's epmd, where the faults are installed.
 
 // rabbitReleases are the releases whose RabbitMQ the stories run.
-var rabbitReleases = []erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP27}
+var rabbitReleases = []erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP27, erlangfixtures.OTP29}
 
 // rabbitSubject is the matrix subject: "RabbitMQ 3.10.8 (OTP 25)".
 func rabbitSubject(r erlangfixtures.Release) string {
@@ -373,6 +373,15 @@ var rabbitPinsOf = map[erlangfixtures.Release]rabbitPins{
 		monitorLine: "epmd does not know us, re-registering rabbit at port 25672",
 	},
 	erlangfixtures.OTP27: {
+		join:      rabbitJoin,
+		cli:       cliCases(),
+		diag:      diagCases(),
+		collision: `exit 69; stdout "Clustering node rabbit@n3 with rabbit@n1"; stderr "Error: {:aborted_feature_flags_compat_check, {:error, {:erpc, :noconnection}}}"`,
+		nameInUse: "exit 1; " + nameInUseBoot, stale: "exit 1; " + staleBoot,
+		forgotten: forgotten, forgetMonitor: forgetMonitor,
+		monitorLine: "epmd does not know us, re-registering rabbit at port 25672",
+	},
+	erlangfixtures.OTP29: {
 		join:      rabbitJoin,
 		cli:       cliCases(),
 		diag:      diagCases(),
