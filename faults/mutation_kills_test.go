@@ -331,3 +331,44 @@ func TestClientEventsReadError(t *testing.T) {
 		t.Errorf("Events on a 70000-byte line: %v, want %v", err, bufio.ErrTooLong)
 	}
 }
+
+// TestProbabilityOneDrawsNothing: p=1 is "always", as no p= is: it draws
+// nothing from the seeded source, so the random choices that follow are
+// the same.
+func TestProbabilityOneDrawsNothing(t *testing.T) {
+	var replies []string
+	for _, spec := range []string{"corrupt=random,req=port_please", "corrupt=random,req=port_please,p=1"} {
+		synctest.Test(t, func(t *testing.T) {
+			b := newBubble(t, spec)
+			defer b.close()
+			b.register("abc", 4711)
+			replies = append(replies, b.send("127.0.0.1", &epmd.PortPlease2Req{Name: "abc"}).bytes())
+		})
+	}
+	if replies[0] != replies[1] {
+		t.Errorf("with p=1: % x; without p=: % x", replies[1], replies[0])
+	}
+}
+
+// TestStopIsTracked: a STOP through the injector ends the registration
+// in the event stream.
+func TestStopIsTracked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBubble(t)
+		defer b.close()
+		b.register("gone", 4711)
+		if got := b.send("127.0.0.1", &epmd.StopReq{Name: "gone"}).bytes(); got != "STOPPED" {
+			t.Fatalf("STOP = %q", got)
+		}
+		synctest.Wait()
+		past, _, cancel := b.inj.Subscribe(0)
+		cancel()
+		var seen []string
+		for _, ev := range past {
+			seen = append(seen, ev.Type+" "+ev.Node)
+		}
+		if want := []string{"registered gone", "unregistered gone"}; strings.Join(seen, ",") != strings.Join(want, ",") {
+			t.Errorf("events %q, want %q", seen, want)
+		}
+	})
+}
