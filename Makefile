@@ -141,7 +141,10 @@ fixtures-clean:
 
 GREMLINS_VERSION ?= v0.6.0
 GREMLINS         := build/tools/gremlins-$(GREMLINS_VERSION)
-MUTATE_ARGS      ?=
+# TestHoldPorts picks ports free on 127.0.0.1 only and fails when another
+# address holds one (a busy machine): kept out of the per-mutant runs, where
+# one failure stops gremlins; TestHoldPortsHoldsTheWholeRange replaces it.
+MUTATE_ARGS      ?= -skip 'faults=^TestHoldPorts$$'
 
 $(GREMLINS):
 	mkdir -p build/tools
@@ -156,5 +159,6 @@ mutate: $(GREMLINS)
 
 ## mutate-scenarios: the scenario suite against deliberately broken chaos-epmd
 ## builds (cmd/mutate/mutants.go); which specs failed per mutant
+## (MUTATE_SCENARIOS_ARGS='-focus REGEXP' or '-label-filter ...' for a subset)
 mutate-scenarios: fixtures
-	$(GO) run ./cmd/mutate scenarios $(MUTATE_ARGS)
+	$(GO) run ./cmd/mutate scenarios $(MUTATE_SCENARIOS_ARGS)
