@@ -48,16 +48,21 @@ unit: deps build
 ## test: everything — lint, unit and differential tests (race detector on), fixtures, every scenario, OTP's epmd_SUITE
 test: deps lint build fixtures
 	$(GO) test -race -count=1 ./epmd/... ./faults/... ./cmd/...
-	$(GO) test -count=1 ./erlangfixtures/...
-	$(GO) test -count=1 -timeout 30m ./scenarios/...
+	$(GO) test -count=1 ./erlangfixtures/... ./scenarios/matrix/...
+	$(MAKE) --no-print-directory scenarios
 	$(MAKE) --no-print-directory flake-guard
 	$(MAKE) --no-print-directory fixtures-check
 	$(MAKE) --no-print-directory otp-suite
 
-## scenarios: the Ginkgo suite through the Ginkgo CLI, 2 processes, JUnit report in build/
+## scenarios: the whole Ginkgo suite (slow lane included) through the Ginkgo CLI
+## in SCENARIO_PROCS processes (most of a spec's time is waiting on OTP's own
+## timers, so more processes than cores pay off), JUnit report and the run's
+## fault-outcome matrix in build/; `go test ./scenarios/...` runs the same specs
+## in one process
+SCENARIO_PROCS ?= 3
 scenarios: build fixtures
 	mkdir -p build
-	$(GO) tool ginkgo -p --procs=2 --timeout=30m --junit-report=scenarios-junit.xml --output-dir=build $(GINKGO_ARGS) ./scenarios
+	$(GO) tool ginkgo -p --procs=$(SCENARIO_PROCS) --timeout=40m --junit-report=scenarios-junit.xml --output-dir=build $(GINKGO_ARGS) ./scenarios
 
 ## flake-guard: after the suite's own run, the fast fault specs 1+FLAKE_REPEAT
 ## times more (twice), in two Ginkgo processes, so a race between a fault and
