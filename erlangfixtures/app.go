@@ -84,24 +84,13 @@ func RunApp(ctx context.Context, image string, opts ...Option) (*App, error) {
 	configureTestcontainers()
 	o := defaultOptions()
 	o.startTimeout = DefaultRegisterTimeout
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
-	}
-	log := o.logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	o, log, err := applyOptions(o, opts)
+	if err != nil {
+		return nil, err
 	}
 	a := &App{image: image, opts: o, token: rand.Text(), log: log}
 	a.hostname = o.defaultHostname()
-	if o.cleanup != nil {
-		o.cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_ = a.Terminate(ctx)
-		})
-	}
+	terminateOnCleanup(o.cleanup, a.Terminate)
 	if err := requireImage(ctx, image); err != nil {
 		return a, fmt.Errorf("run app: %w", err)
 	}

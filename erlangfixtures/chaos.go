@@ -7,15 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 )
 
 // chaosBuild caches the chaos-epmd build of this process: built once, reused by
 // every container. A failed build is retried on the next call.
-var chaosBuild struct {
-	sync.Mutex
-	path string
-}
+var chaosBuild memo[string]
 
 // ChaosEpmdBinary returns the path of a static chaos-epmd binary for containers:
 // $CHAOS_EPMD_BINARY when set (relative to the module root unless absolute; it
@@ -24,17 +20,7 @@ var chaosBuild struct {
 // it, by package path from the working directory's module, which requires this
 // one (go build github.com/chaos-epmd/chaos-epmd/cmd/chaos-epmd).
 func ChaosEpmdBinary(ctx context.Context) (string, error) {
-	chaosBuild.Lock()
-	defer chaosBuild.Unlock()
-	if chaosBuild.path != "" {
-		return chaosBuild.path, nil
-	}
-	path, err := buildChaosEpmd(ctx)
-	if err != nil {
-		return "", err
-	}
-	chaosBuild.path = path
-	return path, nil
+	return chaosBuild.get(func() (string, error) { return buildChaosEpmd(ctx) })
 }
 
 func buildChaosEpmd(ctx context.Context) (string, error) {

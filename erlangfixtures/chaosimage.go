@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -29,10 +28,7 @@ const LabelBinary = "org.chaos-epmd.binary-sha256"
 const ChaosBinaryPath = "/chaos-epmd"
 
 // chaosImage caches the image of this process.
-var chaosImage struct {
-	sync.Mutex
-	ref string
-}
+var chaosImage memo[string]
 
 // ChaosImage returns the reference of the chaos-epmd image, chaos-epmd:VERSION,
 // built FROM scratch on first use in the process: one layer holding only the
@@ -41,21 +37,14 @@ var chaosImage struct {
 // image of the same tag holding another binary (see [LabelBinary]) is
 // replaced.
 func ChaosImage(ctx context.Context) (string, error) {
-	chaosImage.Lock()
-	defer chaosImage.Unlock()
-	if chaosImage.ref != "" {
-		return chaosImage.ref, nil
-	}
-	bin, err := ChaosEpmdBinary(ctx)
-	if err != nil {
-		return "", err
-	}
-	ref, _, err := BuildChaosImage(ctx, bin)
-	if err != nil {
-		return "", err
-	}
-	chaosImage.ref = ref
-	return ref, nil
+	return chaosImage.get(func() (string, error) {
+		bin, err := ChaosEpmdBinary(ctx)
+		if err != nil {
+			return "", err
+		}
+		ref, _, err := BuildChaosImage(ctx, bin)
+		return ref, err
+	})
 }
 
 // BuildChaosImage makes sure the chaos-epmd image of the static binary bin

@@ -101,13 +101,7 @@ func RunCluster(ctx context.Context, n int, opts ...ClusterOption) (*Cluster, er
 		return nil, err
 	}
 	c := &Cluster{Network: nw, Nodes: make([]*Node, n)}
-	if co.cleanup != nil {
-		co.cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_ = c.Terminate(ctx)
-		})
-	}
+	terminateOnCleanup(co.cleanup, c.Terminate)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {

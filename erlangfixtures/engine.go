@@ -40,23 +40,16 @@ func fixtureLabels() map[string]string {
 // (DOCKER_HOST, ~/.testcontainers.properties), made on first success.
 func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 	configureTestcontainers()
-	sharedClient.Lock()
-	defer sharedClient.Unlock()
-	if sharedClient.c != nil {
-		return sharedClient.c, nil
-	}
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
-	}
-	sharedClient.c = cli
-	return cli, nil
+	return sharedClient.get(func() (*testcontainers.DockerClient, error) {
+		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("docker client: %w", err)
+		}
+		return cli, nil
+	})
 }
 
-var sharedClient struct {
-	sync.Mutex
-	c *testcontainers.DockerClient
-}
+var sharedClient memo[*testcontainers.DockerClient]
 
 // ErrNoEngine is returned by [EngineAvailable] when no Docker engine answers.
 var ErrNoEngine = errors.New("no Docker engine answers (run erlangfixtures/hostsetup.sh as root)")

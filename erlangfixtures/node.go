@@ -53,15 +53,9 @@ var ErrExited = errors.New("container exited")
 // Terminate it.
 func Run(ctx context.Context, opts ...Option) (*Node, error) {
 	configureTestcontainers()
-	o := defaultOptions()
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
-	}
-	log := o.logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	o, log, err := applyOptions(defaultOptions(), opts)
+	if err != nil {
+		return nil, err
 	}
 	n := &Node{opts: o, log: log, adminToken: rand.Text()}
 	n.hostname = o.defaultHostname()
@@ -85,13 +79,7 @@ func Run(ctx context.Context, opts ...Option) (*Node, error) {
 	ctr, err := testcontainers.GenericContainer(ctx, req)
 	if ctr != nil {
 		n.ctr, _ = ctr.(*testcontainers.DockerContainer)
-		if o.cleanup != nil {
-			o.cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				_ = n.Terminate(ctx)
-			})
-		}
+		terminateOnCleanup(o.cleanup, n.Terminate)
 	}
 	if err != nil {
 		if n.ctr != nil {

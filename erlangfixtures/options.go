@@ -1,6 +1,7 @@
 package erlangfixtures
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -102,6 +103,34 @@ type options struct {
 func defaultOptions() options {
 	return options{release: OTP25, cookie: DefaultCookie, epmd: epmdConfig{mode: EpmdC},
 		startTimeout: DefaultStartTimeout}
+}
+
+// applyOptions applies opts over o, in order, and returns the result and the
+// logger to use: [WithLogger]'s, else one that discards.
+func applyOptions(o options, opts []Option) (options, *slog.Logger, error) {
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, nil, err
+		}
+	}
+	log := o.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return o, log, nil
+}
+
+// terminateOnCleanup registers terminate, bounded by a minute, with cleanup
+// ([WithCleanup]); a nil cleanup registers nothing.
+func terminateOnCleanup(cleanup func(func()), terminate func(context.Context) error) {
+	if cleanup == nil {
+		return
+	}
+	cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = terminate(ctx)
+	})
 }
 
 type networkAttachment struct {
