@@ -42,7 +42,16 @@ func buildChaosEpmd(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("build chaos-epmd: %w", err)
 	}
-	dir := filepath.Join(cache, "bin")
+	return goBuildChaosEpmd(ctx, filepath.Join(cache, "bin"), root, "./cmd/chaos-epmd", func(err error, out string) error {
+		return fmt.Errorf("build chaos-epmd (CGO_ENABLED=0 go build ./cmd/chaos-epmd in %s): %w\n%s",
+			root, err, out)
+	})
+}
+
+// goBuildChaosEpmd builds pkg with CGO_ENABLED=0 go build in workDir (the
+// working directory when empty) into dir/chaos-epmd and returns that path. A
+// failed go build is reported by buildErr with go's output, trimmed.
+func goBuildChaosEpmd(ctx context.Context, dir, workDir, pkg string, buildErr func(err error, out string) error) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("build chaos-epmd: %w", err)
 	}
@@ -54,12 +63,11 @@ func buildChaosEpmd(ctx context.Context) (string, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp.Name(), "./cmd/chaos-epmd")
-	cmd.Dir = root
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp.Name(), pkg)
+	cmd.Dir = workDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build chaos-epmd (CGO_ENABLED=0 go build ./cmd/chaos-epmd in %s): %w\n%s",
-			root, err, strings.TrimSpace(string(out)))
+		return "", buildErr(err, strings.TrimSpace(string(out)))
 	}
 	path := filepath.Join(dir, "chaos-epmd")
 	if err := os.Rename(tmp.Name(), path); err != nil {

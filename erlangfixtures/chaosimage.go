@@ -168,26 +168,9 @@ func buildChaosEpmdPackage(ctx context.Context) (string, error) {
 		}
 		dir = filepath.Join(uc, "chaos-epmd", "erlangfixtures")
 	}
-	dir = filepath.Join(dir, "bin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("build chaos-epmd: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "chaos-epmd-*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("build chaos-epmd: %w", err)
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp.Name(), chaosPackage)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	return goBuildChaosEpmd(ctx, filepath.Join(dir, "bin"), "", chaosPackage, func(err error, out string) error {
 		wd, _ := os.Getwd()
-		return "", fmt.Errorf("build chaos-epmd (CGO_ENABLED=0 go build %s in %s; or set CHAOS_EPMD_BINARY to a static build): %w\n%s",
-			chaosPackage, wd, err, strings.TrimSpace(string(out)))
-	}
-	path := filepath.Join(dir, "chaos-epmd")
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("build chaos-epmd: %w", err)
-	}
-	return path, nil
+		return fmt.Errorf("build chaos-epmd (CGO_ENABLED=0 go build %s in %s; or set CHAOS_EPMD_BINARY to a static build): %w\n%s",
+			chaosPackage, wd, err, out)
+	})
 }
