@@ -71,7 +71,7 @@ scenarios: build fixtures
 ## through the same erl_epmd code); 58 specs, 3 min 16 s on a loaded 2-core machine
 .PHONY: flake-guard
 flake-guard: build fixtures
-	$(GO) tool ginkgo -p --procs=2 --label-filter='/^fault:/ && !slow && !/^app:/ && !/^otp:/' --repeat=$(FLAKE_REPEAT) --timeout=30m $(GINKGO_ARGS) ./scenarios
+	FAULT_MATRIX_DIR=$(CURDIR)/build/flake-guard $(GO) tool ginkgo -p --procs=2 --label-filter='/^fault:/ && !slow && !/^app:/ && !/^otp:/' --repeat=$(FLAKE_REPEAT) --timeout=30m $(GINKGO_ARGS) ./scenarios
 
 ## fault-matrix: fold the last scenario run's fault-outcome matrix into the
 ## committed scenarios/testdata/fault-matrix.json and regenerate README.md's
