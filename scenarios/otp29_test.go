@@ -81,13 +81,14 @@ func erlRegistryCases(otp int) []subjectCase {
 // crashCase is a node starting while epmd has crashed (crash,for=2): the
 // daemon resets the connection at accept, and what the node reads depends
 // on where the RST lands against its send of ALIVE2_REQ: econnreset or
-// epmd_close (both seen here), or closed (as under drop at accept); n1,
+// epmd_close (both seen here), or closed or einval (as under drop at
+// accept: the send finds the driver closed, or its port gone); n1,
 // whose registration the crash dropped, registers again after.
 func crashCase(otp int, cmd []string, action string) subjectCase {
 	shown := registerFailed(otp, "REASON")
 	return subjectCase{req: reqDaemon, spec: "crash,for=2", cmd: cmd, action: action,
-		match: MatchRegexp("^" + strings.Replace(regexp.QuoteMeta(shown), "REASON", "(econnreset|epmd_close|closed)", 1) + "$"),
-		pinned: strings.Replace(shown, "REASON", "econnreset | epmd_close | closed", 1) +
+		match: MatchRegexp("^" + strings.Replace(regexp.QuoteMeta(shown), "REASON", "(econnreset|epmd_close|closed|einval)", 1) + "$"),
+		pinned: strings.Replace(shown, "REASON", "econnreset | epmd_close | closed | einval", 1) +
 			": the crashed daemon resets the connection at accept, racing the node's send of ALIVE2_REQ"}
 }
 
