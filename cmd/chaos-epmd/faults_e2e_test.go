@@ -26,8 +26,25 @@ const e2eReady = 15 * time.Second
 // answers NAMES.
 func startChaos(t *testing.T, args ...string) (int, *bytes.Buffer) {
 	t.Helper()
+	// The port freePort found free can be taken by another process before
+	// chaos-epmd binds it; chaos-epmd then exits 0 without a word, as the C
+	// epmd does. Try another port then, a bounded number of times.
+	for try := 1; ; try++ {
+		port, stderr, ok := startChaosOn(t, freePort(t), args...)
+		if ok || try == 3 {
+			if !ok {
+				t.Fatalf("chaos-epmd %q exited on 3 free ports: %s", args, stderr.String())
+			}
+			return port, stderr
+		}
+	}
+}
+
+// startChaosOn starts chaos-epmd on port; ok is false when it exited with
+// status 0 before answering (the port was taken).
+func startChaosOn(t *testing.T, port int, args ...string) (int, *bytes.Buffer, bool) {
+	t.Helper()
 	bin := chaosEpmd(t)
-	port := freePort(t)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(port))
 	var stderr bytes.Buffer
@@ -44,10 +61,13 @@ func startChaos(t *testing.T, args ...string) (int, *bytes.Buffer) {
 		conn, err := cl.Dial(context.Background())
 		if err == nil {
 			conn.Close()
-			return port, &stderr
+			return port, &stderr, true
 		}
 		select {
 		case <-done:
+			if cmd.ProcessState.ExitCode() == 0 {
+				return port, &stderr, false
+			}
 			t.Fatalf("chaos-epmd %q exited: %s", args, stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
