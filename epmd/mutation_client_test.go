@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // scriptedEpmd listens on 127.0.0.1 and answers every request with reply,
@@ -243,14 +244,9 @@ func TestClientPortTriesBothLoopbacks(t *testing.T) {
 // TestClientDialErrorIsTheFirst: when no address answers, the error is
 // the first address's.
 func TestClientDialErrorIsTheFirst(t *testing.T) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close() // nothing listens there now
+	port := epmdtest.Port(t) // reserved: nothing listens there
 	c := &epmd.Client{Port: port, Timeout: ioTimeout}
-	_, err = c.Kill(context.Background())
+	_, err := c.Kill(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "[::1]:"+strconv.Itoa(port)) {
 		t.Fatalf("Kill with no epmd: %v, want the error of [::1]:%d", err, port)
 	}

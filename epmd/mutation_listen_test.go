@@ -20,23 +20,13 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
-
-// freePort returns a TCP port free on 127.0.0.1 a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestListenAndServeOnPort: ListenAndServe binds Address and Port (not
 // the default port) and serves until Close.
 func TestListenAndServeOnPort(t *testing.T) {
-	port := freePort(t)
+	port := epmdtest.Port(t)
 	s := &epmd.Server{Address: "127.0.0.1", Port: port}
 	done := make(chan error, 1)
 	go func() { done <- s.ListenAndServe() }()
@@ -57,7 +47,7 @@ func TestListenAndServeOnPort(t *testing.T) {
 }
 
 func TestListenAndServeBadAddress(t *testing.T) {
-	s := &epmd.Server{Address: "not-an-address", Port: freePort(t)}
+	s := &epmd.Server{Address: "not-an-address", Port: epmdtest.Port(t)}
 	if err := s.ListenAndServe(); err == nil || err.Error() != `cannot parse IP address "not-an-address"` {
 		t.Errorf("ListenAndServe = %v, want the parse error", err)
 	}
@@ -67,7 +57,7 @@ func TestListenAndServeBadAddress(t *testing.T) {
 // cannot be bound, and that is fatal (only the implicit loopbacks may
 // fail); the loopbacks already bound are closed again.
 func TestListenForeignAddress(t *testing.T) {
-	port := freePort(t)
+	port := epmdtest.Port(t)
 	ls, err := epmd.Listen(context.Background(), "192.0.2.1", port, nil)
 	want := "failed to bind on ipaddr 192.0.2.1: Cannot assign requested address"
 	if !errors.Is(err, epmd.ErrBind) || err.Error() != want || ls != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
@@ -204,7 +205,7 @@ func TestBareSecondsLimit(t *testing.T) {
 // another); only "taken" is asserted, which stays true if another process
 // took one meanwhile.
 func TestHoldPortsHoldsTheWholeRange(t *testing.T) {
-	lo := freePortPair(t)
+	lo := epmdtest.Ports(t, 2)
 	inj := faults.NewInjector(1, nil)
 	defer inj.Close()
 	if _, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + "-" + strconv.Itoa(lo+1)); err != nil {
@@ -224,27 +225,6 @@ func TestHoldPortsHoldsTheWholeRange(t *testing.T) {
 	}
 }
 
-// freePortPair returns a port that, with the next one, was free on all
-// addresses a moment ago.
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", ":"+strconv.Itoa(p+1))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			return p
-		}
-	}
-	t.Skip("no two adjacent ports free on all addresses")
-	return 0
-}
-
 // portFree reports whether p can be listened on, on all addresses.
 func portFree(p int) bool {
 	l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
@@ -258,7 +238,7 @@ func portFree(p int) bool {
 // TestHoldPortsWindowEnds: with for=, the ports are released when the
 // window closes (start + for), the fault still installed.
 func TestHoldPortsWindowEnds(t *testing.T) {
-	lo := freePortPair(t)
+	lo := epmdtest.Ports(t, 2)
 	inj := faults.NewInjector(1, nil)
 	defer inj.Close()
 	if _, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + ",for=1s"); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
@@ -154,7 +155,7 @@ func runCtl(t *testing.T, bin, addr string, args ...string) (string, string, int
 // those added through ctl; a bad value is named, with the usage, exit 1.
 func TestMaxFaultForFlag(t *testing.T) {
 	bin := chaosEpmd(t)
-	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	admin := "127.0.0.1:" + strconv.Itoa(epmdtest.Port(t))
 	startChaos(t, "-max-fault-for", "10m", "-fault", "drop,req=names,for=1h", "-admin", admin)
 	if out, stderr, exit := runCtl(t, bin, admin, "add", "hang,req=port_please,node=x*", "reset,req=dump,for=5"); exit != 0 ||
 		out != "2\thang,req=port_please,node=x*,for=600\t(for= capped by -max-fault-for)\n3\treset,req=dump,for=5\n" {
@@ -193,7 +194,7 @@ func TestMaxFaultForFlag(t *testing.T) {
 // status 0, as SIGTERM does, and its registrations end with it.
 func TestCtlStopEndsTheDaemon(t *testing.T) {
 	bin := chaosEpmd(t)
-	port, admin := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	port, admin := epmdtest.Port(t), "127.0.0.1:"+strconv.Itoa(epmdtest.Port(t))
 	cmd := exec.Command(bin, "-admin", admin)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(port))
 	var stderr bytes.Buffer

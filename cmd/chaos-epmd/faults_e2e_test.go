@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
@@ -26,25 +27,8 @@ const e2eReady = 15 * time.Second
 // answers NAMES.
 func startChaos(t *testing.T, args ...string) (int, *bytes.Buffer) {
 	t.Helper()
-	// The port freePort found free can be taken by another process before
-	// chaos-epmd binds it; chaos-epmd then exits 0 without a word, as the C
-	// epmd does. Try another port then, a bounded number of times.
-	for try := 1; ; try++ {
-		port, stderr, ok := startChaosOn(t, freePort(t), args...)
-		if ok || try == 3 {
-			if !ok {
-				t.Fatalf("chaos-epmd %q exited on 3 free ports: %s", args, stderr.String())
-			}
-			return port, stderr
-		}
-	}
-}
-
-// startChaosOn starts chaos-epmd on port; ok is false when it exited with
-// status 0 before answering (the port was taken).
-func startChaosOn(t *testing.T, port int, args ...string) (int, *bytes.Buffer, bool) {
-	t.Helper()
 	bin := chaosEpmd(t)
+	port := epmdtest.Port(t)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(port))
 	var stderr bytes.Buffer
@@ -61,13 +45,10 @@ func startChaosOn(t *testing.T, port int, args ...string) (int, *bytes.Buffer, b
 		conn, err := cl.Dial(context.Background())
 		if err == nil {
 			conn.Close()
-			return port, &stderr, true
+			return port, &stderr
 		}
 		select {
 		case <-done:
-			if cmd.ProcessState.ExitCode() == 0 {
-				return port, &stderr, false
-			}
 			t.Fatalf("chaos-epmd %q exited: %s", args, stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -186,7 +167,7 @@ func TestE2ENameInUseErl(t *testing.T) {
 // TestE2EControl: with -admin, ctl add → the fault fires → its event is
 // seen → ctl rm → gone, and no registration is lost.
 func TestE2EControl(t *testing.T) {
-	adminPort := freePort(t)
+	adminPort := epmdtest.Port(t)
 	admin := "127.0.0.1:" + strconv.Itoa(adminPort)
 	port, _ := startChaos(t, "-admin", admin, "-seed", "7")
 	bin := chaosEpmd(t)
@@ -280,8 +261,8 @@ func TestE2EBadSpec(t *testing.T) {
 // TestE2EAdminNeedsToken: a non-loopback -admin without a token is refused
 // at start.
 func TestE2EAdminNeedsToken(t *testing.T) {
-	cmd := exec.Command(chaosEpmd(t), "-admin", "0.0.0.0:"+strconv.Itoa(freePort(t)))
-	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(freePort(t)))
+	cmd := exec.Command(chaosEpmd(t), "-admin", "0.0.0.0:"+strconv.Itoa(epmdtest.Port(t)))
+	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdtest.Port(t)))
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "not a loopback address; set a token") {

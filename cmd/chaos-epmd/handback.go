@@ -50,7 +50,7 @@ func (t *takeover) handBack(fs procFS, c *config, logger *slog.Logger) int {
 	port := c.port & 0xffff
 	cl := &epmd.Client{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Timeout: handbackPoll * 5}
 	start := time.Now()
-	if err := restartEpmd(ctx, t.orig, cl); err != nil {
+	if err := restartEpmd(ctx, fs, t.orig, port, cl); err != nil {
 		logger.LogAttrs(ctx, epmd.LevelAlways, "handback: cannot restart the epmd taken over",
 			slog.String("exe", t.orig.Exe), slog.String("args", commandLine(t.orig.Args, t.orig.Exe)), slog.Any("err", err))
 		return 1
@@ -91,9 +91,11 @@ func (t *takeover) handBack(fs procFS, c *config, logger *slog.Logger) int {
 // restartEpmd starts the recorded epmd again as a daemon, as erl does:
 // with -daemon in its arguments it detaches itself and its first process
 // must exit 0; without, it is started in a session of its own, its
-// standard streams on /dev/null. It returns once the epmd answers NAMES on
-// the port, or with the reason it does not.
-func restartEpmd(ctx context.Context, p *epmdProcess, cl *epmd.Client) error {
+// standard streams on /dev/null. It returns once the port answers NAMES
+// and is held by the epmd it started (by its pid, or by its executable
+// for a -daemon, whose serving process is a child), or with the reason it
+// does not: another process can bind the port while it is free.
+func restartEpmd(ctx context.Context, fs procFS, p *epmdProcess, port int, cl *epmd.Client) error {
 	if p.Exe == "" || len(p.Args) == 0 {
 		return errors.New("its executable or arguments were not readable at takeover")
 	}
@@ -126,24 +128,41 @@ func restartEpmd(ctx context.Context, p *epmdProcess, cl *epmd.Client) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	daemon := slices.Contains(p.Args[1:], "-daemon")
+	ours := func(h *epmdProcess) bool {
+		return h.PID == cmd.Process.Pid || daemon && strings.TrimSuffix(h.Exe, " (deleted)") == exe
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, handbackStartWait)
 	defer cancel()
 	tick := time.NewTicker(handbackPoll)
 	defer tick.Stop()
+	var other error // the port answers, but not from the epmd started
 	for {
 		select {
 		case err := <-exited:
 			if !daemon || err != nil {
+				if other != nil {
+					return fmt.Errorf("it exited (%v): %v", exitReason(err), other)
+				}
 				return fmt.Errorf("it exited before answering NAMES: %v", exitReason(err))
 			}
-			daemon = false // the detached child serves; the parent is done
-			exited = nil
+			exited = nil // the detached child serves; the parent is done
 		case <-ctx.Done():
+			if other != nil {
+				return other
+			}
 			return fmt.Errorf("no NAMES answer on the port within %v", handbackStartWait)
 		case <-tick.C:
-			if _, _, err := cl.Names(ctx); err == nil {
+			if _, _, err := cl.Names(ctx); err != nil {
+				continue
+			}
+			switch h, err := fs.portHolder(port); {
+			case err != nil:
+				other = err
+			case h != nil && ours(h):
 				return nil
+			case h != nil:
+				other = fmt.Errorf("port %d is held by %s, not by the epmd restarted", port, h)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // TestLogFormats: -log-format text and json print the daemon's log with
@@ -40,7 +41,7 @@ func TestLogFormats(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bin := chaosEpmd(t)
-			port := freePort(t)
+			port := epmdtest.Port(t)
 			var stderr bytes.Buffer
 			cmd := exec.Command(bin, append([]string{"-d", "-address", "127.0.0.1", "-port", strconv.Itoa(port)}, tt.args...)...)
 			cmd.Stderr = &stderr

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // TestPortHolder: the check make run does before it starts chaos-epmd
@@ -23,7 +25,7 @@ func TestPortHolder(t *testing.T) {
 	}
 	defer l.Close()
 	held := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	free := strconv.Itoa(freePort(t))
+	free := strconv.Itoa(epmdtest.Port(t))
 	self, err := os.ReadFile("/proc/self/cmdline")
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // requireErlang returns the directory of the installed erts binaries. It
@@ -80,16 +81,6 @@ func chaosEpmd(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestErlStartsChaosEpmd installs chaos-epmd as the epmd of a private copy
 // of the erts bin directory, lets erl start it by itself (erl runs
 // "$BINDIR/epmd -daemon"), and checks two real nodes find each other.
@@ -112,7 +103,7 @@ func TestErlStartsChaosEpmd(t *testing.T) {
 	if err := os.Symlink(bin, filepath.Join(bindir, "epmd")); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := epmdtest.Port(t)
 	baseEnv := append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(port),
 		"ROOTDIR="+filepath.Dir(filepath.Dir(ertsBin)), "BINDIR="+bindir, "EMU=beam", "PROGNAME=erl")
 	epmdCLI := func(args ...string) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // TestSIGTERMEndsServer: SIGTERM stops the daemon with status 0, closing
@@ -18,7 +19,7 @@ import (
 // by epmd's TestHostileShutdownLeavesNothing: SIGTERM calls the same Close).
 func TestSIGTERMEndsServer(t *testing.T) {
 	bin := chaosEpmd(t)
-	port := freePort(t)
+	port := epmdtest.Port(t)
 	cmd := exec.Command(bin, "-port", strconv.Itoa(port))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

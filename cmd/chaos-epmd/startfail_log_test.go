@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // TestStartFailureLogMessages: an error that stops the daemon at start is
@@ -42,7 +44,7 @@ func TestStartFailureLogMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"-address", "127.0.0.1", "-port", strconv.Itoa(freePort(t))}, tt.args...)
+			args := append([]string{"-address", "127.0.0.1", "-port", strconv.Itoa(epmdtest.Port(t))}, tt.args...)
 			cmd := exec.Command(bin, args...)
 			cmd.Env = append(os.Environ(), "LISTEN_FDS=", "LISTEN_PID=")
 			out, err := cmd.CombinedOutput()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // cLogPrefix is the C log format's "epmd: DATE: " before each message.
@@ -112,7 +113,7 @@ func startErlNode(t *testing.T, port int, name string) {
 // register again. The log is pinned, its durations masked.
 func TestTakeoverHandback(t *testing.T) {
 	requireErlang(t)
-	port := freePort(t)
+	port := epmdtest.Port(t)
 	orig := startCEpmd(t, port)
 	cepmd := orig.Path
 	startErlNode(t, port, "tka")
@@ -247,7 +248,7 @@ func TestTakeoverRefuses(t *testing.T) {
 		if err := os.Chmod(filepath.Dir(chaosEpmd(t)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		port := freePort(t)
+		port := epmdtest.Port(t)
 		orig := startCEpmd(t, port)
 		nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
 		for _, c := range []struct {
@@ -294,9 +295,9 @@ func TestHandbackOnEveryEnd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			port := freePort(t)
+			port := epmdtest.Port(t)
 			orig := startCEpmd(t, port)
-			admin := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+			admin := net.JoinHostPort("127.0.0.1", strconv.Itoa(epmdtest.Port(t)))
 			cmd := exec.Command(bin, append([]string{"-takeover", "-handback", "-port", strconv.Itoa(port), "-admin", admin}, tt.args...)...)
 			var stderr lockedBuffer
 			cmd.Stderr = &stderr
@@ -340,7 +341,7 @@ func TestHandbackCannotRestart(t *testing.T) {
 	if err := os.WriteFile(exe, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := epmdtest.Port(t)
 	cmd := exec.Command(exe, "-port", strconv.Itoa(port))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -398,7 +399,7 @@ func waitLog(t *testing.T, log *lockedBuffer, s string) {
 // client that does not register again, as OTP before 24) is named after
 // the takeover's 10 s, and -handback does not wait for it.
 func TestTakeoverNodeNotBack(t *testing.T) {
-	port := freePort(t)
+	port := epmdtest.Port(t)
 	orig := startCEpmd(t, port)
 	cl := &epmd.Client{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Timeout: 5 * time.Second}
 	reg, err := cl.Register(context.Background(), &epmd.Alive2Req{PortNo: 4711, NodeType: 77, HighVsn: 6, LowVsn: 5, Name: "old"})
@@ -424,7 +425,7 @@ func TestTakeoverNodeNotBack(t *testing.T) {
 // TestHandbackWhenAdminFails: when the admin API cannot start after the
 // takeover, chaos-epmd exits 1 but hands the epmd back first.
 func TestHandbackWhenAdminFails(t *testing.T) {
-	port := freePort(t)
+	port := epmdtest.Port(t)
 	orig := startCEpmd(t, port)
 	busy, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
