@@ -16,8 +16,8 @@ import (
 
 var _ = Describe("epmd lifecycle", Label("container"), func() {
 	DescribeTable("epmd killed under running nodes: connections survive, new joins fail",
-		func(ctx SpecContext, mode erlangfixtures.EpmdMode) {
-			c := startCluster(ctx, 3, []erlangfixtures.Option{erlangfixtures.WithEpmd(mode)}, nil)
+		func(ctx SpecContext, mode erlangfixtures.EpmdMode, release erlangfixtures.Release) {
+			c := startCluster(ctx, 3, []erlangfixtures.Option{erlangfixtures.WithEpmd(mode), erlangfixtures.WithRelease(release)}, nil)
 			n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 			startDistribution(ctx, n1, n2, n3)
 			Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"))
@@ -27,7 +27,14 @@ var _ = Describe("epmd lifecycle", Label("container"), func() {
 			Expect(names(ctx, n2)(Default)).To(Equal([]string{n1.Name()}))
 			Expect(n3.Ping(ctx, n1.Name())).To(Equal("pang"))
 			Expect(names(ctx, n3)(Default)).To(BeEmpty())
-		}, epmds)
+		},
+		Entry("with the C epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP25),
+		Entry("with chaos-epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP25),
+		Entry("with the C epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP27),
+		Entry("with chaos-epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP27),
+		Entry("with the C epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP29),
+		Entry("with chaos-epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP29),
+	)
 
 	DescribeTable("a restarted epmd gets the running nodes registered again",
 		func(ctx SpecContext, mode erlangfixtures.EpmdMode, release erlangfixtures.Release) {
