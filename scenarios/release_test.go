@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -198,6 +199,22 @@ var _ = Describe("an Elixir release under chaos-epmd as its sidecar", Label("con
 		}, SpecTimeout(releaseSpecTimeout))
 	})
 
+	It("bin/refapp remote on a terminal with the release's own C epmd (control): the shell runs on the target", func(ctx SpecContext) {
+		a, err := startApp(ctx, imgs.Debian, "t1")
+		Expect(err).NotTo(HaveOccurred())
+		got := runRemote(ctx, a, remoteExpr)
+		recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(erlangfixtures.EpmdC), Request: reqPortPlease,
+			Action: remoteAction, Outcome: got.outcome()}, got.took)
+		Expect(got.transcript).To(Equal(remoteBanner + "Interactive Elixir (1.14.0) - press Ctrl+C to exit (type h() ENTER for help)\r\n" +
+			"iex(refapp@t1)1> {node(), Enum.sort(Node.list())}\r\n" +
+			"{:refapp@t1, []}\r\n" +
+			"iex(refapp@t1)2> \r\n" +
+			"User switch command\r\n" +
+			" --> q\r\n"))
+		Expect(got.exit).To(Equal(0))
+		Expect(got.took).To(BeNumerically("<", remoteWithin), "prompt")
+		Eventually(ctx, func() ([]string, error) { return a.Registered(ctx) }).Should(Equal([]string{"refapp"}), "the remote shell's node unregistered when it ended")
+	}, SpecTimeout(releaseSpecTimeout))
 })
 
 // One cluster shared by the stories that leave it as they found it.
@@ -288,6 +305,46 @@ var _ = Describe("a running release cluster with a chaos-epmd sidecar in each po
 		Expect(fired(ctx, cl)(Default)).To(HaveKeyWithValue("drop,req=port_please", uint64(0)))
 	}, SpecTimeout(releaseSpecTimeout))
 
+	// bin/refapp remote on a terminal, as a user types it: IEx starts a
+	// hidden node rem-XXXX-refapp@k1, which registers with the pod's epmd
+	// (ALIVE2), looks refapp up (PORT_PLEASE2) and runs its shell there.
+	// NAMES is never asked. Whether it reaches refapp or not, it prints its
+	// own VM's banner first (remoteBanner); want is what follows.
+	DescribeTable("bin/refapp remote on a terminal with a fault on its pod's sidecar",
+		func(ctx SpecContext, spec string, exit int, want string, atLeast time.Duration, wantFired int) {
+			a := apps[0]
+			cl, err := a.ChaosClient()
+			Expect(err).NotTo(HaveOccurred())
+			if spec != "" {
+				info, err := cl.Add(ctx, spec)
+				Expect(err).NotTo(HaveOccurred())
+				DeferCleanup(func(ctx SpecContext) { Expect(cl.Remove(ctx, info.ID)).To(Succeed()) })
+			}
+			got := runRemote(ctx, a, remoteExpr)
+			recordOutcome(matrix.Row{Subject: refappSubject, Epmd: epmdName(erlangfixtures.EpmdChaos), Request: reqOr(spec, reqPortPlease), Spec: spec,
+				Action: remoteAction, Outcome: got.outcome()}, got.took)
+			Expect(got.transcript).To(Equal(remoteBanner + want))
+			Expect(got.exit).To(Equal(exit))
+			Expect(got.took).To(BeNumerically(">=", atLeast), "prompt or exit")
+			Expect(got.took).To(BeNumerically("<", atLeast+remoteWithin), "prompt or exit")
+			if spec != "" {
+				Expect(fired(ctx, cl)(Default)).To(HaveKeyWithValue(spec, uint64(wantFired)))
+			}
+			Eventually(ctx, func() ([]string, error) { return a.Registered(ctx) }).Should(Equal([]string{"refapp"}),
+				"the shell's node unregistered when it ended")
+		},
+		Entry("no fault: the shell runs on refapp@k1", SpecTimeout(releaseSpecTimeout),
+			"", 0, remoteOnK1, time.Duration(0), 0),
+		Entry("drop,req=port_please: the lookup of refapp is closed, remote gives up at once", Label("fault:drop"), SpecTimeout(releaseSpecTimeout),
+			"drop,req=port_please", 1, "Could not contact remote node refapp@k1, reason: :nodedown. Aborting...\r\n", time.Duration(0), 1),
+		Entry("hang,req=port_please: the lookup never answers, remote gives up after net_kernel's 7 s", Label("fault:hang", "slow"), SpecTimeout(releaseSpecTimeout),
+			"hang,req=port_please", 1, "Could not contact remote node refapp@k1, reason: :nodedown. Aborting...\r\n", otpSetupTime, 1),
+		Entry("drop,req=names: never asked, so no effect", Label("fault:drop"), SpecTimeout(releaseSpecTimeout),
+			"drop,req=names", 0, remoteOnK1, time.Duration(0), 0),
+		Entry("hang,req=names: never asked, so no effect", Label("fault:hang"), SpecTimeout(releaseSpecTimeout),
+			"hang,req=names", 0, remoteOnK1, time.Duration(0), 0),
+	)
+
 	It("drop,req=port_please on every sidecar, added and removed at run time, keeps a disconnected node out only while it lasts",
 		Label("fault:drop"), func(ctx SpecContext) {
 			const spec = "drop,req=port_please"
@@ -329,6 +386,102 @@ var _ = Describe("a running release cluster with a chaos-epmd sidecar in each po
 			Expect(took).To(BeNumerically("<", 2*refappRetry+2*time.Second), "back within REFAPP_RETRY_MS of the removal")
 		}, SpecTimeout(releaseSpecTimeout))
 })
+
+// remoteExpr is what runRemote types at the target's prompt: the node the
+// shell runs on and the nodes it sees.
+const remoteExpr = "{node(), Enum.sort(Node.list())}"
+
+// remoteBanner is what bin/refapp remote prints first: its own VM's
+// banner, the scheduler counts normalized (see remoteSession).
+const remoteBanner = "Erlang/OTP 25 [erts-13.1.5] [source] [64-bit] [smp:N:N] [ds:N:N:10] [async-threads:1] [jit:ns]\r\n\r\n"
+
+// remoteOnK1 is runRemote's session after the banner when the shell runs
+// on refapp@k1 of the shared cluster: remoteExpr typed, echoed by the
+// terminal and answered there, then ^G (not echoed) and q.
+const remoteOnK1 = "Interactive Elixir (1.14.0) - press Ctrl+C to exit (type h() ENTER for help)\r\n" +
+	"iex(refapp@k1)1> {node(), Enum.sort(Node.list())}\r\n" +
+	"{:refapp@k1, [:refapp@k2, :refapp@k3]}\r\n" +
+	"iex(refapp@k1)2> \r\n" +
+	"User switch command\r\n" +
+	" --> q\r\n"
+
+// remoteWithin bounds how long bin/refapp remote takes, beyond what a
+// fault holds it, to show the target's prompt or exit: its own VM's boot,
+// registration and lookup (observed 0.4 to 0.9 s).
+const remoteWithin = 5 * time.Second
+
+// remoteAction names runRemote's session in the fault matrix.
+const remoteAction = "bin/refapp remote on a terminal; " + remoteExpr + "; ^G q"
+
+// remoteSession is a bin/refapp remote run on a terminal.
+type remoteSession struct {
+	// transcript is what the terminal showed, with its \r\n, the random
+	// suffix of the shell's node name as rem-XXXX- and the banner's
+	// scheduler counts (the machine's cores) as [smp:N:N] [ds:N:N:10].
+	transcript string
+	exit       int
+	// took is how long until the target's first prompt showed, or until
+	// remote exited without one.
+	took time.Duration
+}
+
+// outcome is the session for the fault matrix: the exit status and the
+// transcript after the banners (the VM's and IEx's), on one line.
+func (r remoteSession) outcome() string {
+	t, _ := strings.CutPrefix(r.transcript, remoteBanner)
+	if _, after, ok := strings.Cut(t, "(type h() ENTER for help)\r\n"); ok {
+		t = after
+	}
+	return fmt.Sprintf("exit %d: %s", r.exit, strings.Join(strings.Fields(t), " "))
+}
+
+var (
+	remNodeSuffix = regexp.MustCompile(`rem-[0-9a-f]{4}-`)
+	schedulers    = regexp.MustCompile(`\[smp:\d+:\d+\] \[ds:\d+:\d+:10\]`)
+)
+
+// runRemote runs bin/refapp remote in a's container on a terminal (24 x
+// 80), as a user types it: once the target's first IEx prompt shows, expr,
+// then at the next prompt ^G and q (the user switch command's quit, which
+// ends the shell's own node and leaves the target running).
+func runRemote(ctx context.Context, a *erlangfixtures.App, expr string) remoteSession {
+	GinkgoHelper()
+	prompt := func(n int) string { return fmt.Sprintf("iex(%s)%d> ", a.Name(), n) }
+	start := time.Now()
+	tty, err := a.ExecTTY(ctx, []string{"bin/refapp", "remote"})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(tty.Close)
+	Eventually(ctx, func() bool {
+		select {
+		case <-tty.Done():
+			return true
+		default:
+			return strings.Contains(tty.Output(), prompt(1))
+		}
+	}).Should(BeTrue(), "a prompt or the end of bin/refapp remote")
+	took := time.Since(start)
+	if strings.Contains(tty.Output(), prompt(1)) {
+		Expect(tty.Write(expr + "\n")).To(Succeed())
+		Eventually(tty.Output).Should(ContainSubstring(prompt(2)))
+		Expect(tty.Write("\a")).To(Succeed())
+		Eventually(tty.Output).Should(ContainSubstring(" --> "))
+		Expect(tty.Write("q\n")).To(Succeed())
+	}
+	code, err := tty.Wait(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	out := remNodeSuffix.ReplaceAllString(tty.Output(), "rem-XXXX-")
+	out = schedulers.ReplaceAllString(out, "[smp:N:N] [ds:N:N:10]")
+	AddReportEntry("bin/refapp remote on "+a.Name(), fmt.Sprintf("exit %d after %s, prompt after %s:\n%q", code, time.Since(start), took, out))
+	return remoteSession{transcript: out, exit: code, took: took}
+}
+
+// reqOr is the request a spec's req= names, or else def (a control).
+func reqOr(spec, def string) string {
+	if spec != "" {
+		return ""
+	}
+	return def
+}
 
 // expectCluster checks that every app's nodes() (over erpc from the probe)
 // and, with a shell, bin/refapp rpc's Node.list/0 name the other apps, and
