@@ -138,7 +138,7 @@ var _ = Describe("Elixir nodes", Label("app:elixir"), func() {
 		}
 	}
 
-	for _, r := range []erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP29} {
+	for _, r := range []erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP27, erlangfixtures.OTP29} {
 		Context("Elixir "+erlangfixtures.Elixir.Versions[r]+" (OTP "+strconv.Itoa(r.OTP())+") under faults", func() {
 			subjectFaults(elixirSubject(r), Labels{"app:elixir"}, append(elixirFaultCases(r.OTP()), elixirRegistryCases(r.OTP())...))
 		})

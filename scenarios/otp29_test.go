@@ -174,17 +174,20 @@ func subjectFaults(s subject, labels Labels, cases []subjectCase) {
 var logTime = regexp.MustCompile(`(?m)\b[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} `)
 
 // registerFailed is how erl (or elixir) ends when distribution cannot
-// register: OTP 25 and 27 print the protocol's message on stderr and the
-// reason on stdout, OTP 29 both on stdout, on one line.
+// register: net_kernel:register_error/3 writes the protocol's message with
+// erlang:display_string/1 (stderr) on OTP 25 and with
+// erlang:display_string(stdout, _) on OTP 27 and 29, then the reason with
+// erlang:display/1 (stdout): split over stderr and stdout on OTP 25, one
+// line on stdout on OTP 27 and 29 (seen with erl 27.3.4.1 and elixir 1.18.3).
 func registerFailed(otp int, reason string) string {
-	if otp >= 29 {
+	if otp >= 27 {
 		return `exit 1; stdout "Protocol 'inet_tcp': register/listen error: ` + reason + `"`
 	}
 	return `exit 1; stderr "Protocol 'inet_tcp': register/listen error:"; stdout "` + reason + `"`
 }
 
 // nameInUse is how erl (or elixir) -sname x ends when epmd refuses the
-// name: on stderr on every release, OTP 29 included (unlike
+// name: on stderr on every release, OTP 27 and 29 included (unlike
 // registerFailed's).
 const nameInUse = `exit 1; stderr "Protocol 'inet_tcp': the name x@n1 seems to be in use by another Erlang node"`
 
