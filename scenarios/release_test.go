@@ -472,7 +472,8 @@ func runRemote(ctx context.Context, a *erlangfixtures.App, expr string) remoteSe
 	code, err := tty.Wait(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	out := schedulers.ReplaceAllString(tty.Output(), "[smp:N:N] [ds:N:N:10]")
-	AddReportEntry("bin/refapp remote on "+a.Name(), fmt.Sprintf("exit %d after %s, prompt after %s:\n%q", code, time.Since(start), took, out))
+	AddReportEntry("bin/refapp remote on "+a.Name(), fmt.Sprintf("exit %d after %s, prompt after %s:\n%q", code, time.Since(start), took, out),
+		ReportEntryVisibilityFailureOrVerbose)
 	return remoteSession{transcript: out, exit: code, took: took}
 }
 
