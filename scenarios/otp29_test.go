@@ -78,15 +78,19 @@ func erlRegistryCases(otp int) []subjectCase {
 	}
 }
 
-// crashCase is a node starting while epmd has crashed (crash,for=2): the
+// crashCase is a node starting while epmd has crashed (crash,for=5): the
 // daemon resets the connection at accept, and what the node reads depends
 // on where the RST lands against its send of ALIVE2_REQ: econnreset or
 // epmd_close (both seen here), or closed or einval (as under drop at
 // accept: the send finds the driver closed, or its port gone); n1,
-// whose registration the crash dropped, registers again after.
+// whose registration the crash dropped, registers again after. The window
+// must outlast the docker exec and the node's boot up to its ALIVE2_REQ
+// (0.2 s as a rule): with for=2, elixir 1.18.3 at load 8 once sent it
+// 2.04 s after the fault was added, the window closed, and started
+// normally.
 func crashCase(otp int, cmd []string, action string) subjectCase {
 	shown := registerFailed(otp, "REASON")
-	return subjectCase{req: reqDaemon, spec: "crash,for=2", cmd: cmd, action: action,
+	return subjectCase{req: reqDaemon, spec: "crash,for=5", cmd: cmd, action: action,
 		match: MatchRegexp("^" + strings.Replace(regexp.QuoteMeta(shown), "REASON", "(econnreset|epmd_close|closed|einval)", 1) + "$"),
 		pinned: strings.Replace(shown, "REASON", "econnreset | epmd_close | closed | einval", 1) +
 			": the crashed daemon resets the connection at accept, racing the node's send of ALIVE2_REQ"}
