@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseEquivalents(t *testing.T) {
@@ -306,5 +307,30 @@ func TestFastGOFLAGS(t *testing.T) {
 	}
 	if err := f.Set("faults"); err == nil {
 		t.Error("-skip faults accepted without a regexp")
+	}
+}
+
+func TestSuiteArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		c    scenariosConfig
+		want []string
+	}{
+		{name: "serial: go test, Ginkgo flags after -args",
+			c:    scenariosConfig{procs: 1, timeout: 30 * time.Minute, labelFilter: "fault:drop", focus: "join"},
+			want: []string{"test", "-count=1", "-timeout", "30m0s", "./scenarios/", "-args", "-ginkgo.json-report=/r.json", "-ginkgo.label-filter=fault:drop", "-ginkgo.focus=join"}},
+		{name: "parallel: the Ginkgo CLI as make scenarios runs it",
+			c:    scenariosConfig{procs: 3, timeout: 40 * time.Minute, labelFilter: "!slow"},
+			want: []string{"tool", "ginkgo", "-p", "--procs=3", "--timeout=40m0s", "--json-report=/r.json", "--label-filter=!slow", "./scenarios/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := suiteArgs(&tt.c, "/r.json"); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("suiteArgs = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+	if _, err := parseScenariosFlags([]string{"-procs", "0"}, "/root"); err == nil || err.Error() != "-procs must be at least 1, got 0" {
+		t.Errorf("-procs 0: %v, want the error naming it", err)
 	}
 }

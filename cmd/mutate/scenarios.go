@@ -29,6 +29,7 @@ type scenariosConfig struct {
 	labelFilter string
 	focus       string
 	timeout     time.Duration
+	procs       int
 	control     bool
 	buildOnly   bool
 	list        bool
@@ -43,12 +44,16 @@ func parseScenariosFlags(args []string, root string) (*scenariosConfig, error) {
 	fs.StringVar(&c.labelFilter, "label-filter", "", "Ginkgo label filter for the suite (default: every spec)")
 	fs.StringVar(&c.focus, "focus", "", "Ginkgo focus regexp for the suite (default: every spec)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "go test -timeout of one suite run")
+	fs.IntVar(&c.procs, "procs", 3, "Ginkgo processes per suite run (1: go test, serial)")
 	fs.BoolVar(&c.control, "control", true, "first run the suite against the unmutated build")
 	fs.BoolVar(&c.buildOnly, "build-only", false, "apply the edits and build the binaries, run nothing")
 	fs.BoolVar(&c.list, "list", false, "list the mutants and exit")
 	fs.BoolVar(&c.keep, "keep", false, "keep the snapshot and the mutated trees")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.procs < 1 {
+		return nil, fmt.Errorf("-procs must be at least 1, got %d", c.procs)
 	}
 	c.names = fs.Args()
 	return c, nil
@@ -254,6 +259,30 @@ type suiteResult struct {
 	elapsed       time.Duration
 }
 
+// suiteArgs is the go command running the suite once: go test when serial,
+// else the Ginkgo CLI (go tool ginkgo) with c.procs processes, as make
+// scenarios runs it.
+func suiteArgs(c *scenariosConfig, reportPath string) []string {
+	if c.procs == 1 {
+		args := []string{"test", "-count=1", "-timeout", c.timeout.String(), "./scenarios/", "-args", "-ginkgo.json-report=" + reportPath}
+		if c.labelFilter != "" {
+			args = append(args, "-ginkgo.label-filter="+c.labelFilter)
+		}
+		if c.focus != "" {
+			args = append(args, "-ginkgo.focus="+c.focus)
+		}
+		return args
+	}
+	args := []string{"tool", "ginkgo", "-p", fmt.Sprintf("--procs=%d", c.procs), "--timeout=" + c.timeout.String(), "--json-report=" + reportPath}
+	if c.labelFilter != "" {
+		args = append(args, "--label-filter="+c.labelFilter)
+	}
+	if c.focus != "" {
+		args = append(args, "--focus="+c.focus)
+	}
+	return append(args, "./scenarios/")
+}
+
 func runSuite(ctx context.Context, c *scenariosConfig, dir, cache, name, bin string) (*suiteResult, error) {
 	reportPath := filepath.Join(c.out, "scenarios-"+name+".json")
 	logPath := filepath.Join(c.out, "scenarios-"+name+".log")
@@ -263,14 +292,7 @@ func runSuite(ctx context.Context, c *scenariosConfig, dir, cache, name, bin str
 		return nil, err
 	}
 	defer logf.Close()
-	args := []string{"test", "-count=1", "-timeout", c.timeout.String(), "./scenarios/", "-args", "-ginkgo.json-report=" + reportPath}
-	if c.labelFilter != "" {
-		args = append(args, "-ginkgo.label-filter="+c.labelFilter)
-	}
-	if c.focus != "" {
-		args = append(args, "-ginkgo.focus="+c.focus)
-	}
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, "go", suiteArgs(c, reportPath)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CHAOS_EPMD_BINARY="+bin, "CHAOS_EPMD_CACHE="+cache, "CI=true")
 	cmd.Stdout = logf
