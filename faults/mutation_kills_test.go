@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -256,6 +257,55 @@ func TestHoldPortsWindowEnds(t *testing.T) {
 	}
 	if n := len(inj.Faults()); n != 1 {
 		t.Errorf("%d faults installed after the window, want 1 (for= ends the window, not the fault)", n)
+	}
+}
+
+// TestHoldPortsDelayedWindow: with start= and for=, the ports are held
+// from start to start+for: not at once, then held, then released.
+func TestHoldPortsDelayedWindow(t *testing.T) {
+	lo := epmdtest.Ports(t, 2)
+	inj := faults.NewInjector(1, nil)
+	defer inj.Close()
+	if _, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + ",start=1s,for=300ms"); err != nil {
+		t.Fatal(err)
+	}
+	if !portFree(lo) {
+		t.Fatalf("port %d held at once under start=1s", lo)
+	}
+	for _, want := range []bool{false, true} { // held, then free again
+		deadline := time.Now().Add(15 * time.Second)
+		for portFree(lo) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("port %d: free=%v 15s into a window of start=1s,for=300ms, want free=%v", lo, !want, want)
+			}
+			time.Sleep(5 * time.Millisecond) // polling interval
+		}
+	}
+}
+
+// TestClientErrorTexts: an error reply's message is the error's text, with
+// the status; a reply that is not the API's JSON is quoted whole.
+func TestClientErrorTexts(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{name: "API error", status: http.StatusInternalServerError, body: `{"error":"boom"}`, want: "admin: boom (HTTP 500)"},
+		{name: "not the API", status: http.StatusBadGateway, body: "oops\n", want: "admin: HTTP 502: oops"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer hs.Close()
+			_, err := (&faults.Client{URL: hs.URL}).Add(context.Background(), "drop")
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Add: %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -37,6 +37,9 @@ func TestParse(t *testing.T) {
 		{name: "corrupt names_port", spec: "corrupt=names_port,req=names", want: faults.Fault{Action: faults.Corrupt{Mode: "names_port"}, Selector: faults.Selector{Req: faults.Reqs(epmd.KindNames)}}, canonical: "corrupt=names_port,req=names"},
 		{name: "corrupt version", spec: "corrupt=version=07:0", want: faults.Fault{Action: faults.Corrupt{Mode: "version", High: 7, Low: 0}}, canonical: "corrupt=version=7:0"},
 		{name: "phantom list", spec: "phantom=ghost:09100;a:b:1", want: faults.Fault{Action: faults.Phantom{List: "ghost:9100;a:b:1"}}, canonical: "phantom=ghost:9100;a:b:1"},
+		// The longest names: 255 characters, and 255 four-byte ones (1020 bytes).
+		{name: "phantom name of 255 characters", spec: "phantom=" + strings.Repeat("a", 255) + ":1", want: faults.Fault{Action: faults.Phantom{List: strings.Repeat("a", 255) + ":1"}}, canonical: "phantom=" + strings.Repeat("a", 255) + ":1"},
+		{name: "phantom name of 1020 bytes", spec: "phantom=" + strings.Repeat("\U0001F600", 255) + ":1", want: faults.Fault{Action: faults.Phantom{List: strings.Repeat("\U0001F600", 255) + ":1"}}, canonical: "phantom=" + strings.Repeat("\U0001F600", 255) + ":1"},
 		{name: "phantom count", spec: "phantom=10000,req=names", want: faults.Fault{Action: faults.Phantom{N: 10000}, Selector: faults.Selector{Req: faults.Reqs(epmd.KindNames)}}, canonical: "phantom=10000,req=names"},
 		{name: "port_collision", spec: "port_collision,port=4370", want: faults.Fault{Action: faults.PortCollision{Port: 4370}}, canonical: "port_collision,port=4370"},
 		{name: "name_in_use", spec: "name_in_use,node=a*", want: faults.Fault{Action: faults.NameInUse{}, Selector: faults.Selector{Node: "a*"}}, canonical: "name_in_use,node=a*"},
@@ -120,6 +123,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "phantom empty entry", spec: "phantom=a:1;;b:2", key: "names", msg: "empty entry; want NAME:PORT (several joined by ;) or a count from 1 to 50000"},
 		{name: "phantom trailing separator", spec: "phantom=a:1;", key: "names", msg: "empty entry; want NAME:PORT (several joined by ;) or a count from 1 to 50000"},
 		{name: "phantom name with space", spec: "phantom=a b:1", key: "names", msg: `entry "a b:1": NAME wants 1 to 255 characters (at most 1020 bytes), no space or control character`},
+		{name: "phantom name of 256 characters", spec: "phantom=" + strings.Repeat("a", 256) + ":1", key: "names", msg: `entry "` + strings.Repeat("a", 256) + `:1": NAME wants 1 to 255 characters (at most 1020 bytes), no space or control character`},
 		{name: "phantom empty name", spec: "phantom=:1", key: "names", msg: `entry ":1": NAME wants 1 to 255 characters (at most 1020 bytes), no space or control character`},
 		{name: "phantom bad port", spec: "phantom=a:70000", key: "names", msg: `entry "a:70000": PORT wants a whole number from 0 to 65535`},
 		{name: "phantom name twice", spec: "phantom=a:1;a:2", key: "names", msg: `name "a" given twice`},
