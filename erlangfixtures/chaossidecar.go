@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -44,7 +45,11 @@ func (n *Node) startChaosSidecar(ctx context.Context, c epmdConfig) error {
 	for i, a := range args {
 		args[i] = strings.ReplaceAll(a, ContainerIP, ip)
 	}
-	env := map[string]string{envAdminToken: n.adminToken}
+	// The node's environment ([WithEnv]), as a chaos-epmd started in its
+	// container has: ERL_EPMD_ADDRESS and the like reach it.
+	env := map[string]string{}
+	maps.Copy(env, n.opts.env)
+	env[envAdminToken] = n.adminToken
 	if c.port != 0 && c.via == ViaEnv {
 		env["ERL_EPMD_PORT"] = itoa(c.port)
 	}
