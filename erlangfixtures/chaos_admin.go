@@ -34,11 +34,13 @@ func (n *Node) ChaosClient(ctx context.Context) (*faults.Client, error) {
 	return &faults.Client{URL: url, Token: n.adminToken}, nil
 }
 
-// ChaosCtl runs "chaos-epmd ctl ARGS..." in the node's container, talking to
-// its chaos-epmd over loopback (e.g. "add", "delay_write=5"; "list"; "clear").
+// ChaosCtl runs "chaos-epmd ctl ARGS..." in the node's chaos-epmd sidecar
+// (or, with [WithChaosInContainer], in the node's container), talking to
+// chaos-epmd over loopback (e.g. "add", "delay_write=5"; "list"; "clear").
 func (n *Node) ChaosCtl(ctx context.Context, args ...string) (ExecResult, error) {
 	if n.opts.epmd.mode != EpmdChaos {
 		return ExecResult{ExitCode: -1}, fmt.Errorf("chaos ctl in %s: epmd mode is %s, not chaos", n.name, n.opts.epmd.mode)
 	}
-	return n.Exec(ctx, append([]string{chaosEpmdPath, "ctl", "-admin", fmt.Sprintf("127.0.0.1:%d", ChaosAdminPort)}, args...))
+	ctr, bin := n.chaosExecTarget()
+	return execIn(ctx, ctr, n.name, append([]string{bin, "ctl", "-admin", fmt.Sprintf("127.0.0.1:%d", ChaosAdminPort)}, args...))
 }

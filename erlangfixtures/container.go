@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
@@ -35,6 +36,7 @@ func (n *Node) request(ctx context.Context, img string) (testcontainers.GenericC
 	env := o.epmd.env()
 	env["HOME"] = "/root"
 	env["CHAOS_AGENT_PORT"] = itoa(AgentPort)
+	env["CHAOS_EPMD_WAIT"] = itoa(int(max(o.startTimeout, time.Second) / time.Second))
 	// chaos-epmd's admin API serves non-loopback clients (the test process)
 	// only with a token; "chaos-epmd ctl" in the container reads the same
 	// variable. Set in every mode, for a later StartEpmd of chaos-epmd.
@@ -48,7 +50,7 @@ func (n *Node) request(ctx context.Context, img string) (testcontainers.GenericC
 	if beam := cachedAgentBeam(img); beam != nil {
 		files = append(files, containerFile{path: agentBeamPath, mode: 0o644, data: beam})
 	}
-	if o.epmd.mode.needsChaos() {
+	if o.epmd.needsChaos() {
 		bin, err := ChaosEpmdBinary(ctx)
 		if err != nil {
 			return testcontainers.GenericContainerRequest{}, err

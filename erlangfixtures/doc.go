@@ -51,9 +51,16 @@
 // log), and [Node.Erl] runs any plain erl command line in the container.
 //
 // chaos-epmd is built once per test process (CGO_ENABLED=0 go build
-// ./cmd/chaos-epmd, or $CHAOS_EPMD_BINARY) and copied into the containers that
-// need it. [Node.ChaosClient] is a faults.Client for its admin API;
-// [Node.ChaosCtl] runs "chaos-epmd ctl" inside the container.
+// ./cmd/chaos-epmd, or $CHAOS_EPMD_BINARY). An [EpmdChaos] node runs it from
+// [ChaosImage] as a sidecar container started with the node container's
+// network and pid namespaces (Docker's container:ID modes): node.sh waits
+// for it to listen before it execs erl, erl reaches it on loopback, its admin
+// API is on the node's address, and [Node.KillEpmd] and [Node.EpmdProcesses]
+// see its process; [Node.Logs] merges its log into the node's, and
+// [Node.Terminate] removes it. [WithChaosInContainer] copies the binary
+// into the node's container and runs it there instead, as [EpmdChaosAuto]
+// must. [Node.ChaosClient] is a faults.Client for its admin API;
+// [Node.ChaosCtl] runs "chaos-epmd ctl" next to it.
 //
 // # Clusters
 //

@@ -9,11 +9,16 @@ import (
 
 // env is the one description of the node's epmd for the container: node.sh
 // reads CHAOS_EPMD_MODE, CHAOS_EPMD_ARGS (one argument a line) and
-// CHAOS_EPMD_PORT to start it and wait for it; erl and epmd read
-// ERL_EPMD_PORT when the port is set [ViaEnv].
+// CHAOS_EPMD_PORT to start it and wait for it (mode "sidecar": only wait
+// for the sidecar's chaos-epmd to listen); erl and epmd read ERL_EPMD_PORT
+// when the port is set [ViaEnv].
 func (c epmdConfig) env() map[string]string {
+	mode := string(c.mode)
+	if c.sidecar() {
+		mode = "sidecar"
+	}
 	env := map[string]string{
-		"CHAOS_EPMD_MODE": string(c.mode),
+		"CHAOS_EPMD_MODE": mode,
 		"CHAOS_EPMD_ARGS": strings.Join(c.epmdArgv(), "\n"),
 		"CHAOS_EPMD_PORT": itoa(c.epmdPort()),
 	}
@@ -51,7 +56,9 @@ func (c epmdConfig) epmdArgv() []string {
 
 // KillEpmd kills every epmd (and chaos-epmd) process in the container with
 // SIGKILL and waits until they are gone; registered nodes lose their epmd
-// connection as when epmd crashes.
+// connection as when epmd crashes. A chaos-epmd sidecar shares the
+// container's pid namespace: it is killed the same way, and its container
+// exits.
 func (n *Node) KillEpmd(ctx context.Context) error {
 	_, err := n.nodeScript(ctx, "kill epmd", nil, "kill-epmd", "KILL")
 	return err
@@ -60,7 +67,8 @@ func (n *Node) KillEpmd(ctx context.Context) error {
 // StartEpmd starts an epmd in the container as the node's options say, or
 // changed by opts (e.g. [WithChaosEpmd] to replace a killed C epmd with
 // chaos-epmd), and waits until it listens. Only epmd options matter here.
-// The new configuration becomes the node's.
+// chaos-epmd starts as a new sidecar container ([EpmdChaos]) unless
+// [WithChaosInContainer]. The new configuration becomes the node's.
 func (n *Node) StartEpmd(ctx context.Context, opts ...Option) error {
 	o := n.opts
 	o.epmd.faults = append([]string(nil), o.epmd.faults...)
@@ -75,6 +83,13 @@ func (n *Node) StartEpmd(ctx context.Context, opts ...Option) error {
 	case EpmdChaosAuto:
 		o.epmd.mode = EpmdChaos
 	}
+	if o.epmd.sidecar() {
+		if err := n.startChaosSidecar(ctx, o.epmd); err != nil {
+			return err
+		}
+		n.opts.epmd = o.epmd
+		return nil
+	}
 	if o.epmd.mode == EpmdChaos {
 		if err := n.copyChaosBinary(ctx); err != nil {
 			return err
@@ -88,7 +103,7 @@ func (n *Node) StartEpmd(ctx context.Context, opts ...Option) error {
 }
 
 func (n *Node) copyChaosBinary(ctx context.Context) error {
-	if n.opts.epmd.mode.needsChaos() {
+	if n.opts.epmd.needsChaos() {
 		return nil // copied at creation
 	}
 	bin, err := ChaosEpmdBinary(ctx)

@@ -438,3 +438,118 @@ func TestNodeOptionsReachErlAndEpmd(t *testing.T) {
 		})
 	}
 }
+
+// TestChaosEpmdSidecar follows an EpmdChaos node's chaos-epmd, run from the
+// chaos-epmd image as a sidecar sharing the node container's network and pid
+// namespaces, through kill and restart; WithChaosInContainer runs it inside.
+func TestChaosEpmdSidecar(t *testing.T) {
+	erlangfixtures.RequireEngine(t)
+	ctx := testContext(t, 3*time.Minute)
+	n := runNode(t, ctx, erlangfixtures.WithHostname("side"), erlangfixtures.WithChaosEpmd("drop,req=names"))
+	if err := n.StartDistribution(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sc := n.ChaosSidecar()
+	if sc == nil {
+		t.Fatal("ChaosSidecar() = nil; want the sidecar container")
+	}
+	img, err := erlangfixtures.ChaosImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Image != img {
+		t.Errorf("sidecar image %q; want %q", sc.Image, img)
+	}
+	// The node's processes see the sidecar's chaos-epmd; no binary was copied.
+	ps, err := n.EpmdProcesses(ctx)
+	if err != nil || len(ps) != 1 || !ps[0].Chaos || ps[0].Exe != erlangfixtures.ChaosBinaryPath {
+		t.Fatalf("epmd processes = %+v, %v; want one chaos-epmd at %s", ps, err, erlangfixtures.ChaosBinaryPath)
+	}
+	if res, err := n.Exec(ctx, []string{"test", "-e", "/opt/chaos-epmd/chaos-epmd"}); err != nil || res.ExitCode != 1 {
+		t.Errorf("test -e /opt/chaos-epmd/chaos-epmd = %+v, %v; want exit 1 (not copied)", res, err)
+	}
+	cl, err := n.ChaosClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := cl.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].Name != "side" {
+		t.Fatalf("sidecar registry = %+v, %v; want [side]", nodes, err)
+	}
+	if res, err := n.ChaosCtl(ctx, "list"); err != nil || res.ExitCode != 0 || !strings.Contains(res.Stdout, "drop,req=names") {
+		t.Errorf("chaos-epmd ctl list = %+v, %v; want the command-line fault", res, err)
+	}
+	if l, err := n.Logs(ctx); err != nil || !strings.Contains(l, "fault installed fault=drop,req=names") ||
+		!strings.Contains(l, "node.sh: chaos-epmd sidecar listening on port 4369") {
+		t.Errorf("Logs = %q, %v; want node.sh's and the sidecar's lines", l, err)
+	}
+
+	if err := n.KillEpmd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The process is gone; the engine records its container's exit soon after.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		st, err := sc.State(ctx)
+		if err == nil && !st.Running {
+			if st.ExitCode != 137 {
+				t.Fatalf("sidecar after KillEpmd: exit status %d; want 137 (SIGKILL)", st.ExitCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sidecar after KillEpmd: %+v, %v; want exited", st, err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if ps, err := n.EpmdProcesses(ctx); err != nil || len(ps) != 0 {
+		t.Fatalf("epmd processes after KillEpmd = %+v, %v; want none", ps, err)
+	}
+
+	if err := n.StartEpmd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again := n.ChaosSidecar(); again == nil || again.GetContainerID() == sc.GetContainerID() {
+		t.Fatalf("ChaosSidecar() after StartEpmd = %v; want a new sidecar", again)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nodes, err := cl.Nodes(ctx)
+		if err == nil && len(nodes) == 1 && nodes[0].Name == "side" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("registry of the restarted sidecar = %+v, %v; want [side]", nodes, err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	in := runNode(t, ctx, erlangfixtures.WithHostname("inside"), erlangfixtures.WithChaosEpmd(), erlangfixtures.WithChaosInContainer())
+	if in.ChaosSidecar() != nil {
+		t.Error("ChaosSidecar() with WithChaosInContainer != nil")
+	}
+	ps, err = in.EpmdProcesses(ctx)
+	if err != nil || len(ps) != 1 || !ps[0].Chaos || ps[0].Exe != "/opt/chaos-epmd/chaos-epmd" {
+		t.Fatalf("epmd processes with WithChaosInContainer = %+v, %v; want chaos-epmd at /opt/chaos-epmd/chaos-epmd", ps, err)
+	}
+}
+
+func TestChaosEpmdSidecarBadFault(t *testing.T) {
+	erlangfixtures.RequireEngine(t)
+	ctx := testContext(t, 2*time.Minute)
+	n, err := erlangfixtures.Run(ctx, erlangfixtures.WithChaosEpmd("bogus"))
+	t.Cleanup(func() { n.Terminate(context.Background()) })
+	var se *erlangfixtures.StartError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "chaos-epmd sidecar of ") ||
+		!strings.Contains(err.Error(), "exited with status 1 before its admin API answered") ||
+		!strings.Contains(se.Log, `chaos-epmd: -fault "bogus": kind: unknown fault "bogus"`) {
+		t.Fatalf("Run with a bad fault = %v; want a StartError with the sidecar's exit and log", err)
+	}
+}

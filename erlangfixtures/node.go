@@ -22,8 +22,9 @@ type Node struct {
 	opts       options
 	name       string // full node name, once known
 	hostname   string
-	agent      string // host:port of the agent
-	adminToken string // guards chaos-epmd's admin API
+	agent      string                            // host:port of the agent
+	adminToken string                            // guards chaos-epmd's admin API
+	sidecars   []*testcontainers.DockerContainer // chaos-epmd sidecars, oldest first
 	log        *slog.Logger
 }
 
@@ -88,6 +89,12 @@ func Run(ctx context.Context, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("run node %s: %w", n.name, err)
 	}
 	log.Debug("container started", "node", n.name, "id", n.ctr.GetContainerID(), "took", time.Since(start))
+	if o.epmd.sidecar() {
+		// node.sh waits for its port before it starts erl.
+		if err := n.startChaosSidecar(ctx, o.epmd); err != nil {
+			return n, n.startError(ctx, err)
+		}
+	}
 	if err := n.waitReady(ctx); err != nil {
 		return n, err
 	}
@@ -209,10 +216,23 @@ func (n *Node) IP(ctx context.Context) (string, error) {
 	return ip, nil
 }
 
-// Logs returns the container's log so far (erl's and epmd's output).
+// Logs returns the container's log so far (erl's and epmd's output), with
+// the lines of its chaos-epmd sidecars merged in the order the engine
+// received them.
 func (n *Node) Logs(ctx context.Context) (string, error) {
 	if n == nil || n.ctr == nil {
 		return "", nil
+	}
+	if len(n.sidecars) > 0 {
+		ids := []string{n.ctr.GetContainerID()}
+		for _, sc := range n.sidecars {
+			ids = append(ids, sc.GetContainerID())
+		}
+		l, err := mergedLogs(ctx, ids...)
+		if err != nil {
+			return l, fmt.Errorf("logs of %s: %w", n.name, err)
+		}
+		return l, nil
 	}
 	r, err := n.ctr.Logs(ctx)
 	if err != nil {
@@ -235,14 +255,16 @@ func (n *Node) Stop(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
-// Terminate kills and removes the container. Safe on a nil node or one whose
-// container was never created.
+// Terminate kills and removes the container and its chaos-epmd sidecars.
+// Safe on a nil node or one whose container was never created.
 func (n *Node) Terminate(ctx context.Context) error {
 	if n == nil || n.ctr == nil {
 		return nil
 	}
+	// The sidecars first: they live in the node container's namespaces.
+	serr := n.terminateSidecars(ctx)
 	if err := n.ctr.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
-		return fmt.Errorf("terminate %s: %w", n.name, err)
+		return errors.Join(serr, fmt.Errorf("terminate %s: %w", n.name, err))
 	}
-	return nil
+	return serr
 }

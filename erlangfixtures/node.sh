@@ -3,17 +3,20 @@
 # Copied to /opt/chaos-epmd/node.sh by the Go fixture; POSIX sh, no tools beyond
 # coreutils and awk, so it runs in the minbase images and in official erlang ones.
 #
-#   node.sh boot ERL-ARGV...      start epmd as $CHAOS_EPMD_MODE says, then exec ERL-ARGV
+#   node.sh boot ERL-ARGV...      start epmd as $CHAOS_EPMD_MODE says (sidecar: wait for the
+#                                 sidecar's chaos-epmd to listen), then exec ERL-ARGV
 #   node.sh start-epmd MODE       start epmd (MODE c|chaos) with $CHAOS_EPMD_ARGS
 #                                 (newline-separated), wait until it listens
 #   node.sh kill-epmd [SIGNAL]    kill every epmd/chaos-epmd process (default KILL), wait until gone
 #   node.sh install-chaos         install chaos-epmd as the epmd that erl auto-starts
 #   node.sh epmd-info             one line per running epmd: PID<TAB>chaos|c<TAB>EXE<TAB>ARGS
 #
-# Environment: CHAOS_EPMD_MODE    c | chaos (started here) | auto | auto-chaos (erl starts
-#                                 epmd itself; auto-chaos first installs chaos-epmd as it) | none
+# Environment: CHAOS_EPMD_MODE    c | chaos (started here) | sidecar (chaos-epmd in a container
+#                                 sharing this one's network and pids) | auto | auto-chaos (erl
+#                                 starts epmd itself; auto-chaos first installs chaos-epmd as it) | none
 #              CHAOS_EPMD_ARGS    epmd arguments, one per line
 #              CHAOS_EPMD_PORT    the port epmd listens on (to wait for it)
+#              CHAOS_EPMD_WAIT    seconds to wait for a sidecar's chaos-epmd (default 60)
 # Arguments of erl and epmd may contain %CONTAINER_IP%, replaced by this container's address.
 set -eu
 
@@ -47,6 +50,19 @@ wait_listening() { # PORT PID
 		fi
 		sleep 0.02
 	done
+}
+
+wait_sidecar() { # PORT SECONDS: wait for the sidecar's chaos-epmd, started from outside
+	i=0
+	while ! listening "$1"; do
+		i=$((i + 1))
+		if [ "$i" -gt $(($2 * 50)) ]; then
+			say "no chaos-epmd sidecar listening on port $1 after ${2}s"
+			return 1
+		fi
+		sleep 0.02
+	done
+	say "chaos-epmd sidecar listening on port $1"
 }
 
 start_epmd() { # MODE
@@ -140,6 +156,7 @@ case $cmd in
 boot)
 	case ${CHAOS_EPMD_MODE:-c} in
 	c | chaos) start_epmd "$CHAOS_EPMD_MODE" ;;
+	sidecar) wait_sidecar "${CHAOS_EPMD_PORT:-4369}" "${CHAOS_EPMD_WAIT:-60}" ;;
 	auto-chaos) install_chaos ;;
 	auto | none) ;;
 	*) say "unknown CHAOS_EPMD_MODE '$CHAOS_EPMD_MODE'"; exit 2 ;;

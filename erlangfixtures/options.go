@@ -17,8 +17,13 @@ const (
 	// EpmdC starts OTP's C epmd in the foreground before erl, and erl runs with
 	// -start_epmd false so it never starts another one. The default.
 	EpmdC EpmdMode = "c"
-	// EpmdChaos starts chaos-epmd the same way, with the fault specs of
-	// [WithChaosEpmd] and its admin API on [ChaosAdminPort].
+	// EpmdChaos runs chaos-epmd, with the fault specs of [WithChaosEpmd] and
+	// its admin API on [ChaosAdminPort], listening before erl starts. By
+	// default it runs from [ChaosImage] as a sidecar container that shares
+	// the node container's network and pid namespaces (the node's processes
+	// see it, node.sh kills it by name, its port and admin API are on the
+	// node's address); [WithChaosInContainer] runs it inside the node's
+	// container instead, copied there.
 	EpmdChaos EpmdMode = "chaos"
 	// EpmdAuto starts no epmd: erl starts OTP's epmd itself (epmd -daemon) when
 	// its command line has -sname or -name ([WithDistAtBoot] or [Node.Erl]).
@@ -41,8 +46,14 @@ func (m EpmdMode) valid() bool {
 // explicit reports whether the fixture starts this epmd (so erl must not).
 func (m EpmdMode) explicit() bool { return m == EpmdC || m == EpmdChaos }
 
-// needsChaos reports whether the container needs the chaos-epmd binary.
-func (m EpmdMode) needsChaos() bool { return m == EpmdChaos || m == EpmdChaosAuto }
+// needsChaos reports whether the node's container needs the chaos-epmd
+// binary copied in: erl auto-starts it, or [WithChaosInContainer] asked for it.
+func (c epmdConfig) needsChaos() bool {
+	return c.mode == EpmdChaosAuto || c.mode == EpmdChaos && c.inContainer
+}
+
+// sidecar reports whether chaos-epmd runs as the node's sidecar container.
+func (c epmdConfig) sidecar() bool { return c.mode == EpmdChaos && !c.inContainer }
 
 // PortVia says how a non-default epmd port reaches epmd and erl.
 type PortVia int
@@ -139,12 +150,13 @@ type networkAttachment struct {
 }
 
 type epmdConfig struct {
-	mode    EpmdMode
-	port    int
-	via     PortVia
-	address []string
-	faults  []string
-	args    []string
+	mode        EpmdMode
+	port        int
+	via         PortVia
+	address     []string
+	faults      []string
+	args        []string
+	inContainer bool // WithChaosInContainer
 }
 
 // Option configures a node, in the shape of testcontainers-go modules: it
@@ -272,6 +284,15 @@ func WithChaosEpmd(faultSpecs ...string) Option {
 		o.epmd.faults = append(o.epmd.faults, faultSpecs...)
 		return nil
 	}
+}
+
+// WithChaosInContainer runs an [EpmdChaos] chaos-epmd inside the node's
+// container, the binary of [ChaosEpmdBinary] copied to
+// /opt/chaos-epmd/chaos-epmd and started by node.sh, instead of as a sidecar
+// container of [ChaosImage]. For tests that run the chaos-epmd binary
+// itself in the container (e.g. its -names client).
+func WithChaosInContainer() Option {
+	return func(o *options) error { o.epmd.inContainer = true; return nil }
 }
 
 // WithEpmdPort makes epmd listen on port, and erl look for it there, via the

@@ -53,8 +53,9 @@ func WithChaosSidecar(faultSpecs ...string) Option {
 	}
 }
 
-// WithSidecarImage makes [WithChaosSidecar] run this chaos-epmd image instead
-// of [ChaosImage]'s (e.g. a build with a patch); it must exist locally.
+// WithSidecarImage makes [WithChaosSidecar], and an [EpmdChaos] node's
+// sidecar, run this chaos-epmd image instead of [ChaosImage]'s (e.g. a build
+// with a patch); it must exist locally.
 func WithSidecarImage(ref string) Option {
 	return func(o *options) error { o.pod.sidecar.image = ref; return nil }
 }

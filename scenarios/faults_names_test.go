@@ -183,8 +183,11 @@ var _ = Describe("Faults on NAMES", Label("container", "names"), func() {
 			var ctl *faults.Client
 			var port, portC int
 			BeforeAll(func(ctx SpecContext) {
+				// chaos-epmd inside n1's container, not as a sidecar: the
+				// specs run its -names client there (chaosCLI), under sh
+				// and timeout(1), which the FROM-scratch sidecar lacks.
 				c := startCluster(ctx, 2, []erlangfixtures.Option{erlangfixtures.WithRelease(r)}, map[int][]erlangfixtures.Option{
-					0: {erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos)},
+					0: {erlangfixtures.WithEpmd(erlangfixtures.EpmdChaos), erlangfixtures.WithChaosInContainer()},
 				})
 				n1, n2 = c.Nodes[0], c.Nodes[1]
 				startDistribution(ctx, n1, n2)
