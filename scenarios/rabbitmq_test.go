@@ -448,7 +448,13 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 					recordOutcome(matrix.Row{Subject: subject, Epmd: epmdName(mode), Request: reqPortPlease,
 						Action: "rabbitmqctl stop_app, join_cluster rabbit@n1, start_app on n2", Outcome: got}, took)
 					Expect(texts[0]).To(Equal(p.join.stopApp), "stop_app")
-					Expect(texts[1]).To(Equal(p.join.joinCluster), "join_cluster")
+					// RabbitMQ may log, to the CLI's stderr, that it could not
+					// create n2's tracked-connection table: its connection
+					// tracking reacts to the cluster change while n2's rabbit app
+					// is stopped (stop_app), a race inside RabbitMQ (seen once on
+					// 3.10.8 with chaos-epmd, in a loaded suite run).
+					trackingRace := p.join.joinCluster + `; stderr "HH:MM:SS.mmm [error] Failed to create a tracked connection table for node :rabbit@n2: {:node_not_running, :rabbit@n2}"`
+					Expect(logTime.ReplaceAllString(texts[1], "HH:MM:SS.mmm ")).To(BeElementOf(p.join.joinCluster, trackingRace), "join_cluster")
 					Expect(texts[2]).To(Equal(p.join.startApp), "start_app")
 					for _, n := range []*erlangfixtures.Node{n1, n2, n3} {
 						Expect(runningNodes(ctx, n, "rabbit@"+n.Hostname())(Default)).To(Equal(allThree), "cluster_status on %s", n.Hostname())

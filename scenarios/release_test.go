@@ -361,7 +361,11 @@ var _ = Describe("a running release cluster with a chaos-epmd sidecar in each po
 				Expect(err).NotTo(HaveOccurred())
 				ids = append(ids, info.ID)
 			}
-			Expect(k3.Eval(ctx, "[erlang:disconnect_node(N) || N <- nodes()]")).To(Equal("[true,true]"))
+			// The second disconnect can find its peer gone already: once k3
+			// drops the first, OTP's global on that peer (its
+			// prevent_overlapping_partitions, on by default since OTP 25) may
+			// disconnect k3 from the other before k3 gets to it: false.
+			Expect(k3.Eval(ctx, "[erlang:disconnect_node(N) || N <- nodes()]")).To(BeElementOf("[true,true]", "[true,false]"))
 			// Every refapp retries each second; every lookup is dropped.
 			Consistently(ctx, func() (string, error) { return k3.Eval(ctx, "nodes()") }).Should(Equal("[]"))
 			// k1 and k2 stay connected, unless OTP's global (its
