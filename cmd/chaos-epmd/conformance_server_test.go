@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // ---------------------------------------------------------------------------
@@ -67,39 +68,14 @@ func epmdEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// freeLoopbackPort returns a TCP port that is free on 127.0.0.1 (and ::1
-// when it exists) and was not handed out before in this process. It is
-// taken below the kernel's ephemeral range (32768 and up by default), so
-// the test's own client connections cannot occupy it.
+// freeLoopbackPort returns a TCP port reserved for this process by
+// epmdtest.Reserve: below the kernel's ephemeral range, so no client
+// connection can occupy it, and locked against every other test process
+// that takes its ports from epmdtest (their ranges overlapped, and a
+// concurrent package's test held one of these ports in a CI run).
 func freeLoopbackPort() (int, error) {
-	for range 100 {
-		port := 20000 + rand.IntN(12000)
-		if _, taken := handedOut.LoadOrStore(port, true); taken {
-			continue
-		}
-		l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		ok := true
-		if hasIPv6Loopback() {
-			l6, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", port))
-			if err != nil {
-				ok = false
-			} else {
-				l6.Close()
-			}
-		}
-		l.Close()
-		if ok {
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free loopback port")
+	return epmdtest.Reserve()
 }
-
-// handedOut holds the ports freeLoopbackPort returned.
-var handedOut sync.Map
 
 var hasIPv6Loopback = sync.OnceValue(func() bool {
 	l, err := net.Listen("tcp6", "[::1]:0")

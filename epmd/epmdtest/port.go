@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -40,28 +41,56 @@ func Port(tb testing.TB) int {
 // Ports returns the first of n consecutive such ports.
 func Ports(tb testing.TB, n int) int {
 	tb.Helper()
-	lo, hi, err := candidates()
+	first, locks, err := find(n)
 	if err != nil {
 		tb.Fatalf("epmdtest: %v", err)
 	}
+	tb.Cleanup(func() {
+		for _, f := range locks {
+			f.Close() // the lock goes with the descriptor
+		}
+	})
+	return first
+}
+
+// Reserve returns a port as Port does, for code with no testing.TB at hand
+// (a harness's helpers): it stays reserved until the process exits.
+func Reserve() (int, error) {
+	first, locks, err := find(1)
+	if err != nil {
+		return 0, fmt.Errorf("epmdtest: %w", err)
+	}
+	kept.Lock()
+	kept.files = append(kept.files, locks...) // an unreferenced *os.File is closed by its finalizer
+	kept.Unlock()
+	return first, nil
+}
+
+// kept holds the lock files of the ports Reserve handed out.
+var kept struct {
+	sync.Mutex
+	files []*os.File
+}
+
+// find reserves n consecutive ports from a random start among the
+// candidates and returns the first with the lock files that hold them.
+func find(n int) (int, []*os.File, error) {
+	lo, hi, err := candidates()
+	if err != nil {
+		return 0, nil, err
+	}
 	if err := os.MkdirAll(lockDir, 0o1777); err != nil {
-		tb.Fatalf("epmdtest: %v", err)
+		return 0, nil, err
 	}
 	span := hi - lo - n + 1 // first can be hi-n
 	start := rand.IntN(span)
 	for i := range span {
 		first := lo + (start+i)%span
 		if locks, ok := reserve(first, n); ok {
-			tb.Cleanup(func() {
-				for _, f := range locks {
-					f.Close() // the lock goes with the descriptor
-				}
-			})
-			return first
+			return first, locks, nil
 		}
 	}
-	tb.Fatalf("epmdtest: no %d consecutive free ports in %d-%d", n, lo, hi-1)
-	return 0
+	return 0, nil, fmt.Errorf("no %d consecutive free ports in %d-%d", n, lo, hi-1)
 }
 
 // candidates returns the ports [lo, hi) Port chooses from: below the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -100,4 +101,22 @@ func exitCode(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// TestReserveHoldsForTheProcess: a port from Reserve is locked against
+// other processes, with no test cleanup to release it, and Port never
+// hands it out again.
+func TestReserveHoldsForTheProcess(t *testing.T) {
+	p, err := Reserve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC() // the lock must not go with a collected *os.File
+	out, err := exec.Command("flock", "-n", filepath.Join(lockDir, strconv.Itoa(p)), "true").CombinedOutput()
+	if code := exitCode(err); code != 1 {
+		t.Fatalf("port %d: flock -n in another process exited %d (%s), want 1", p, code, out)
+	}
+	if err := tryLock(p); !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Fatalf("port %d: another lock got %v, want EWOULDBLOCK", p, err)
+	}
 }
