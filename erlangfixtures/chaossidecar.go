@@ -85,22 +85,20 @@ func (n *Node) waitSidecar(ctx context.Context, ip string) error {
 	defer cancel()
 	sc := n.sidecars[len(n.sidecars)-1]
 	cl := &faults.Client{URL: "http://" + ip + ":" + itoa(ChaosAdminPort), Token: n.adminToken}
-	for delay := 10 * time.Millisecond; ; delay = min(delay*2, 100*time.Millisecond) {
-		actx, acancel := context.WithTimeout(ctx, time.Second)
-		_, err := cl.Faults(actx)
-		acancel()
-		if err == nil {
-			return nil
+	code, err := waitAdmin(ctx, cl, func(ctx context.Context) (int, bool) {
+		st, err := sc.State(ctx)
+		if err != nil || st.Running {
+			return 0, false
 		}
-		if st, serr := sc.State(ctx); serr == nil && !st.Running {
-			return fmt.Errorf("chaos-epmd sidecar of %s exited with status %d before its admin API answered", n.name, st.ExitCode)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("chaos-epmd sidecar of %s: admin API at %s: %w (last: %v)", n.name, cl.URL, ctx.Err(), err)
-		case <-time.After(delay):
-		}
+		return st.ExitCode, true
+	})
+	switch {
+	case errors.Is(err, errAdminExited):
+		return fmt.Errorf("chaos-epmd sidecar of %s exited with status %d before its admin API answered", n.name, code)
+	case err != nil:
+		return fmt.Errorf("chaos-epmd sidecar of %s: %w", n.name, err)
 	}
+	return nil
 }
 
 // ChaosSidecar returns the container of the node's chaos-epmd sidecar, the

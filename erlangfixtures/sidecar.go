@@ -140,21 +140,43 @@ func startSidecar(ctx context.Context, o options, hostname, token string) (*Side
 func (s *Sidecar) waitListening(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cl := s.Client()
+	code, err := waitAdmin(ctx, s.Client(), func(ctx context.Context) (int, bool) {
+		st, err := s.state(ctx)
+		if err != nil || st.Running {
+			return 0, false
+		}
+		return st.ExitCode, true
+	})
+	switch {
+	case errors.Is(err, errAdminExited):
+		return fmt.Errorf("sidecar exited with status %d before its admin API answered:\n%s", code, s.logs(ctx))
+	case err != nil:
+		return fmt.Errorf("sidecar %w\n%s", err, s.logs(ctx))
+	}
+	return nil
+}
+
+// errAdminExited: the chaos-epmd container exited before its admin API
+// answered.
+var errAdminExited = errors.New("exited before its admin API answered")
+
+// waitAdmin polls a chaos-epmd container's admin API until it answers
+// (nil), the container exits (its status and errAdminExited: exited says
+// whether it has), or ctx ends (the API's address and last error).
+func waitAdmin(ctx context.Context, cl *faults.Client, exited func(context.Context) (int, bool)) (int, error) {
 	for delay := 10 * time.Millisecond; ; delay = min(delay*2, 100*time.Millisecond) {
 		actx, acancel := context.WithTimeout(ctx, time.Second)
 		_, err := cl.Faults(actx)
 		acancel()
 		if err == nil {
-			return nil
+			return 0, nil
 		}
-		if st, serr := s.state(ctx); serr == nil && !st.Running {
-			return fmt.Errorf("sidecar exited with status %d before its admin API answered:\n%s",
-				st.ExitCode, s.logs(ctx))
+		if code, ok := exited(ctx); ok {
+			return code, errAdminExited
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("sidecar admin API at %s: %w (last: %v)\n%s", cl.URL, ctx.Err(), err, s.logs(ctx))
+			return 0, fmt.Errorf("admin API at %s: %w (last: %v)", cl.URL, ctx.Err(), err)
 		case <-time.After(delay):
 		}
 	}

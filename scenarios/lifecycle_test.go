@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -28,12 +29,7 @@ var _ = Describe("epmd lifecycle", Label("container"), func() {
 			Expect(n3.Ping(ctx, n1.Name())).To(Equal("pang"))
 			Expect(names(ctx, n3)(Default)).To(BeEmpty())
 		},
-		Entry("with the C epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP25),
-		Entry("with chaos-epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP25),
-		Entry("with the C epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP27),
-		Entry("with chaos-epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP27),
-		Entry("with the C epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP29),
-		Entry("with chaos-epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP29),
+		epmdReleaseEntries(),
 	)
 
 	DescribeTable("a restarted epmd gets the running nodes registered again",
@@ -49,12 +45,7 @@ var _ = Describe("epmd lifecycle", Label("container"), func() {
 			AddReportEntry("re-registration after epmd restart", time.Since(start).Round(10*time.Millisecond).String())
 			Expect(n2.Ping(ctx, n1.Name())).To(Equal("pong"))
 		},
-		Entry("with the C epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP25),
-		Entry("with chaos-epmd, OTP 25", SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP25),
-		Entry("with the C epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP27),
-		Entry("with chaos-epmd, OTP 27", Label("otp:27"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP27),
-		Entry("with the C epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdC, erlangfixtures.OTP29),
-		Entry("with chaos-epmd, OTP 29", Label("otp:29"), SpecTimeout(specTimeout), erlangfixtures.EpmdChaos, erlangfixtures.OTP29),
+		epmdReleaseEntries(),
 	)
 
 	It("takeover: a host's C epmd replaced by chaos-epmd under running nodes, which register with it and then feel its faults",
@@ -110,4 +101,21 @@ func chaosBinarySum(ctx SpecContext) string {
 	_, err = io.Copy(h, f)
 	Expect(err).NotTo(HaveOccurred())
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// epmdReleaseEntries are the lifecycle tables' entries: each epmd on OTP
+// 25, 27 and 29 (labelled otp:27, otp:29).
+func epmdReleaseEntries() []TableEntry {
+	var es []TableEntry
+	for _, r := range []erlangfixtures.Release{erlangfixtures.OTP25, erlangfixtures.OTP27, erlangfixtures.OTP29} {
+		for _, m := range []erlangfixtures.EpmdMode{erlangfixtures.EpmdC, erlangfixtures.EpmdChaos} {
+			name := map[erlangfixtures.EpmdMode]string{erlangfixtures.EpmdC: "the C epmd", erlangfixtures.EpmdChaos: "chaos-epmd"}[m]
+			args := []any{SpecTimeout(specTimeout), m, r}
+			if r != erlangfixtures.OTP25 {
+				args = append([]any{Label(fmt.Sprintf("otp:%d", r.OTP()))}, args...)
+			}
+			es = append(es, Entry(fmt.Sprintf("with %s, OTP %d", name, r.OTP()), args...))
+		}
+	}
+	return es
 }
