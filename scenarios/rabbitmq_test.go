@@ -118,7 +118,16 @@ func cliError(stderr string) (head, diag string) {
 			d = append(d, strings.TrimPrefix(strings.TrimSpace(l), "* "))
 		}
 	}
-	return strings.Join(h, " "), strings.Join(d, " | ")
+	head = strings.Join(h, " ")
+	// "Distribution failed: {{:shutdown, …nodistribution}}}, {:child, …}}":
+	// the child spec that follows the reason names the CLI's node, a random
+	// rabbitmqcli-N-…, and prints its map in another order on each release.
+	if strings.HasPrefix(head, "Distribution failed: ") {
+		if i := strings.Index(head, "nodistribution}}}"); i >= 0 {
+			head = head[:i+len("nodistribution}}}")] + "…"
+		}
+	}
+	return head, strings.Join(d, " | ")
 }
 
 // logLine matches a line of RabbitMQ's log: time, [level], pid, message.
@@ -262,6 +271,11 @@ type joinPins struct {
 type cliCase struct {
 	spec                  string
 	status, cluster, ping string
+	// req: the request the fault acts on in this story, for the matrix,
+	// when the spec has no req= (empty: taken from the spec).
+	req string
+	// target: the node the commands ask about (-n), when not rabbit@n1.
+	target string
 	// atLeast: each command takes at least this long under the fault.
 	atLeast time.Duration
 }
@@ -309,6 +323,11 @@ const (
 	distFailed  = `exit 69; stderr "` + unreachable + `"; diagnostics "connected to epmd (port 4369) on n1 | epmd reports node 'rabbit' uses port 25672 for inter-node and CLI tool traffic | TCP connection succeeded but Erlang distribution failed"`
 	notRunning  = `exit 69; stderr "` + unreachable + `"; diagnostics "connected to epmd (port 4369) on n1 | epmd reports: node 'rabbit' not running at all | no other nodes on n1"`
 	epmdTimeout = `exit 69; stderr "` + unreachable + `"; diagnostics "unable to connect to epmd (port 4369) on n1: timeout (timed out)"`
+	// ghostFailed: PORT_PLEASE2 of ghost answered by phantom=ghost:25672.
+	ghostFailed = `exit 69; stderr "Error: unable to perform an operation on node 'ghost@n1'. Please see diagnostics information and suggestions below."; diagnostics "connected to epmd (port 4369) on n1 | epmd reports node 'ghost' uses port 25672 for inter-node and CLI tool traffic | TCP connection succeeded but Erlang distribution failed"`
+	// ctlNoDist: the CLI could not listen for distribution (the rest of
+	// the text, the child spec, names the CLI's random node name).
+	ctlNoDist = `exit 78; stderr "Distribution failed: {{:shutdown, {:failed_to_start_child, :net_kernel, {:EXIT, :nodistribution}}}…"`
 )
 
 // rabbitJoin is what the join commands print on n2, on both releases.
@@ -350,6 +369,34 @@ func cliCases() []cliCase {
 		{spec: "drop,req=names", status: statusOK, cluster: clusterOK, ping: pingOK},
 		{spec: "hang,req=names", status: statusOK, cluster: clusterOK, ping: pingOK},
 		{spec: "delay_write=3,req=names", status: statusOK, cluster: clusterOK, ping: pingOK},
+		// A PORT2_RESP reset, cut short or with result 1: the CLI cannot
+		// reach rabbit, and its diagnostics (which ask NAMES) find it.
+		{spec: "reset,req=port_please", status: distFailed, cluster: distFailed, ping: pingFailed},
+		{spec: "partial_write=2,req=port_please", status: distFailed, cluster: distFailed, ping: pingFailed},
+		{spec: "corrupt=result,req=port_please", status: distFailed, cluster: distFailed, ping: pingFailed},
+		// PORT2_RESP for "rabbit" is 20 bytes: 19 gaps of 100 ms, accumulated by erl_epmd.
+		{spec: "slice=1,gap=100ms,req=port_please", status: statusOK, cluster: clusterOK, ping: pingOK, atLeast: 1900 * time.Millisecond},
+		// Every command connects to n1's epmd twice (the CLI node's own
+		// ALIVE2, then rabbit's PORT_PLEASE2), so it waits 2×3 s: longer
+		// than --timeout 5, which starts only once the CLI has
+		// distribution, and it succeeds (6.4–7.1 s seen).
+		{spec: "delay_accept=3", req: reqPortPlease, status: statusOK, cluster: clusterOK, ping: pingOK, atLeast: 6 * time.Second},
+		// The CLI writes its requests at once: no effect.
+		{spec: "packet_timeout=1", req: reqPortPlease, status: statusOK, cluster: clusterOK, ping: pingOK},
+		// The daemon freezes 1 s at each of the two accepts (2.4–2.8 s seen).
+		{spec: "stall=1", req: reqDaemon, status: statusOK, cluster: clusterOK, ping: pingOK, atLeast: 2 * time.Second},
+		// The CLI node registers with creation 7: nothing it shows.
+		{spec: "creation=7", req: reqAlive2, status: statusOK, cluster: clusterOK, ping: pingOK},
+		// RabbitMQ's CLI listens for distribution on RABBITMQ_CTL_DIST_PORT_MIN..MAX
+		// (35672–35682 by default): with all of them held it cannot start
+		// distribution, and says so before any lookup.
+		{spec: "hold_ports=35672-35682", req: reqDaemon, status: ctlNoDist, cluster: ctlNoDist, ping: ctlNoDist},
+		// A leftover entry naming rabbit's own port: the CLI reaches rabbit's
+		// listener, which refuses a handshake meant for ghost@n1.
+		{spec: "phantom=ghost:25672", req: reqPortPlease, target: "ghost@n1",
+			status:  ghostFailed,
+			cluster: ghostFailed,
+			ping:    `exit 69; stdout "Will ping ghost@n1. This only checks if the OS process is running and registered with epmd. Timeout: 5000 ms."; stderr "Error: Failed to connect and authenticate to ghost@n1 in 5000 ms"`},
 	}
 }
 
@@ -474,12 +521,16 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 							cmd  []string
 							want string
 						}{{ctlStatus, c.status}, {ctlClusterStatus, c.cluster}, {diagPing, c.ping}} {
+							cmd := x.cmd
+							if c.target != "" {
+								cmd = append([]string{cmd[0], "-n", c.target}, cmd[1:]...)
+							}
 							start := time.Now()
-							res := rabbit(ctx, n1, x.cmd...)
+							res := rabbit(ctx, n1, cmd...)
 							took := time.Since(start)
 							got := cliText(res)
-							recordOutcome(matrix.Row{Subject: subject, Epmd: epmdName(mode), Spec: c.spec,
-								Action: strings.Join(x.cmd, " ") + " on n1", Outcome: got}, took)
+							recordOutcome(matrix.Row{Subject: subject, Epmd: epmdName(mode), Request: c.req, Spec: c.spec,
+								Action: strings.Join(cmd, " ") + " on n1", Outcome: got}, took)
 							Expect(got).To(Equal(x.want), strings.Join(x.cmd, " ")+" under "+c.spec)
 							Expect(took).To(BeNumerically(">=", c.atLeast))
 						}

@@ -3,6 +3,7 @@ package main_test
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chaos-epmd/chaos-epmd/faults"
@@ -31,6 +32,28 @@ func TestEveryKindHasARow(t *testing.T) {
 	for _, k := range faults.Kinds() {
 		if !slices.ContainsFunc(rows, func(r matrix.Row) bool { return r.Kind == k }) {
 			t.Errorf("fault kind %s has no row in scenarios/testdata/fault-matrix.json: record one from a scenario (recordOutcome), then make fault-matrix", k)
+		}
+	}
+}
+
+// TestEveryKindOnEverySubject: every fault kind was observed on OTP 25,
+// on OTP 29, on an Elixir node or release, and on a RabbitMQ release.
+func TestEveryKindOnEverySubject(t *testing.T) {
+	rows := committed(t).Rows
+	subjects := []struct {
+		name string
+		is   func(string) bool
+	}{
+		{"OTP 25", func(s string) bool { return s == "OTP 25" }},
+		{"OTP 29", func(s string) bool { return s == "OTP 29" }},
+		{"Elixir", func(s string) bool { return strings.HasPrefix(s, "Elixir ") || strings.Contains(s, ", Elixir ") }},
+		{"RabbitMQ", func(s string) bool { return strings.HasPrefix(s, "RabbitMQ ") }},
+	}
+	for _, k := range faults.Kinds() {
+		for _, sub := range subjects {
+			if !slices.ContainsFunc(rows, func(r matrix.Row) bool { return r.Kind == k && sub.is(r.Subject) }) {
+				t.Errorf("fault kind %s has no row on %s in scenarios/testdata/fault-matrix.json", k, sub.name)
+			}
 		}
 	}
 }
