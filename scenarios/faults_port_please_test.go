@@ -140,6 +140,18 @@ var _ = Describe("Faults on lookups (PORT_PLEASE2)", Label("container"), func() 
 			row.Action, row.Outcome = "net_adm:ping(n2@n2)", pong
 			recordOutcome(row, time.Since(start))
 			Expect(pong).To(Equal("pang"))
-			Expect(n1.Ping(ctx, "other@n2")).To(Equal("pong"))
+			// other@n2 is reachable under its own name, but perhaps not at
+			// once: its accept of the aborted handshake above (n1@n1 closed it
+			// on reading other@n2 in the challenge) stays a pending
+			// connection from n1@n1 until that accept process has seen the
+			// close. A new connection from n1@n1 meanwhile is a simultaneous
+			// connect to net_kernel, which answers nok because 'other@n2' >
+			// 'n1@n1' (OTP's net_kernel, accept_pending), so that ping is
+			// pang (seen once in a flake-guard pass). The next one is pong.
+			Eventually(ctx, func(g Gomega) string {
+				p, err := n1.Ping(ctx, "other@n2")
+				g.Expect(err).NotTo(HaveOccurred())
+				return p
+			}).WithTimeout(10 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal("pong"))
 		}, SpecTimeout(specTimeout))
 })
