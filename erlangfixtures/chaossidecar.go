@@ -85,13 +85,7 @@ func (n *Node) waitSidecar(ctx context.Context, ip string) error {
 	defer cancel()
 	sc := n.sidecars[len(n.sidecars)-1]
 	cl := &faults.Client{URL: "http://" + ip + ":" + itoa(ChaosAdminPort), Token: n.adminToken}
-	code, err := waitAdmin(ctx, cl, func(ctx context.Context) (int, bool) {
-		st, err := sc.State(ctx)
-		if err != nil || st.Running {
-			return 0, false
-		}
-		return st.ExitCode, true
-	})
+	code, err := waitAdmin(ctx, cl, sc.State)
 	switch {
 	case errors.Is(err, errAdminExited):
 		return fmt.Errorf("chaos-epmd sidecar of %s exited with status %d before its admin API answered", n.name, code)

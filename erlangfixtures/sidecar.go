@@ -140,13 +140,7 @@ func startSidecar(ctx context.Context, o options, hostname, token string) (*Side
 func (s *Sidecar) waitListening(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	code, err := waitAdmin(ctx, s.Client(), func(ctx context.Context) (int, bool) {
-		st, err := s.state(ctx)
-		if err != nil || st.Running {
-			return 0, false
-		}
-		return st.ExitCode, true
-	})
+	code, err := waitAdmin(ctx, s.Client(), s.state)
 	switch {
 	case errors.Is(err, errAdminExited):
 		return fmt.Errorf("sidecar exited with status %d before its admin API answered:\n%s", code, s.logs(ctx))
@@ -161,9 +155,9 @@ func (s *Sidecar) waitListening(ctx context.Context, timeout time.Duration) erro
 var errAdminExited = errors.New("exited before its admin API answered")
 
 // waitAdmin polls a chaos-epmd container's admin API until it answers
-// (nil), the container exits (its status and errAdminExited: exited says
-// whether it has), or ctx ends (the API's address and last error).
-func waitAdmin(ctx context.Context, cl *faults.Client, exited func(context.Context) (int, bool)) (int, error) {
+// (nil), the container exits (its status and errAdminExited, as state
+// reports it), or ctx ends (the API's address and last error).
+func waitAdmin(ctx context.Context, cl *faults.Client, state func(context.Context) (*container.State, error)) (int, error) {
 	for delay := 10 * time.Millisecond; ; delay = min(delay*2, 100*time.Millisecond) {
 		actx, acancel := context.WithTimeout(ctx, time.Second)
 		_, err := cl.Faults(actx)
@@ -171,8 +165,8 @@ func waitAdmin(ctx context.Context, cl *faults.Client, exited func(context.Conte
 		if err == nil {
 			return 0, nil
 		}
-		if code, ok := exited(ctx); ok {
-			return code, errAdminExited
+		if st, serr := state(ctx); serr == nil && !st.Running {
+			return st.ExitCode, errAdminExited
 		}
 		select {
 		case <-ctx.Done():

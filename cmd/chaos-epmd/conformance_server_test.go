@@ -68,15 +68,6 @@ func epmdEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// freeLoopbackPort returns a TCP port reserved for this process by
-// epmdtest.Reserve: below the kernel's ephemeral range, so no client
-// connection can occupy it, and locked against every other test process
-// that takes its ports from epmdtest (their ranges overlapped, and a
-// concurrent package's test held one of these ports in a CI run).
-func freeLoopbackPort() (int, error) {
-	return epmdtest.Reserve()
-}
-
 var hasIPv6Loopback = sync.OnceValue(func() bool {
 	l, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
@@ -115,7 +106,7 @@ func startPairErr(impls [2]impl, spec serverSpec) ([2]*server, error) {
 	for i, im := range impls {
 		wg.Go(func() {
 			if spec.none {
-				port, err := freeLoopbackPort()
+				port, err := epmdtest.Reserve() // below the ephemeral range, locked against other test processes
 				pair[i], errs[i] = &server{impl: im, port: port}, err
 				return
 			}
@@ -132,7 +123,7 @@ func startPairErr(impls [2]impl, spec serverSpec) ([2]*server, error) {
 func startServer(im impl, spec serverSpec) (*server, error) {
 	var lastErr error
 	for range 3 {
-		port, err := freeLoopbackPort()
+		port, err := epmdtest.Reserve() // below the ephemeral range, locked against other test processes
 		if err != nil {
 			return nil, err
 		}
