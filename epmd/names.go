@@ -44,9 +44,5 @@ func (w *connWriter) writeShared(p []byte) error {
 	if w.c.closed.Load() {
 		return net.ErrClosed
 	}
-	if _, err := w.c.nc.Write(p); err != nil {
-		w.err = err
-		w.s.logWriteError(w.c, err)
-	}
-	return w.err
+	return w.send(p)
 }

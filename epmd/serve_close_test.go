@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
@@ -105,5 +106,50 @@ func TestServeAllOnClosedServerClosesListeners(t *testing.T) {
 		if err := l.Close(); !errors.Is(err, net.ErrClosed) {
 			t.Errorf("listener %d: Close after ServeAll = %v, want net.ErrClosed", i, err)
 		}
+		assertPortFree(t, l.Addr().String())
+	}
+}
+
+// assertPortFree fails the test unless nothing listens on addr any more:
+// a new listener can bind it. (The accept loop waits on a duplicate of a
+// TCP listener's socket, which must close with it.)
+func assertPortFree(t *testing.T, addr string) {
+	t.Helper()
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		t.Fatalf("listen on %s after Serve returned: %v", addr, err)
+	}
+	_ = l.Close()
+}
+
+// TestCloseFreesThePort: a bare server serving TCP listeners, whose
+// connections its accept loop serves itself, leaves nothing listening
+// after Close, and Serve returns.
+func TestCloseFreesThePort(t *testing.T) {
+	for _, mw := range []bool{false, true} {
+		s := &epmd.Server{}
+		if mw {
+			s.Middleware = []epmd.Middleware{func(h epmd.Handler) epmd.Handler { return h }}
+		}
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(l) }()
+		cl := &epmd.Client{Addr: l.Addr().String(), Timeout: ioTimeout}
+		if _, got, err := cl.Names(context.Background()); err != nil || len(got) != 0 {
+			t.Fatalf("middleware %v: NAMES while serving: %v, %v", mw, got, err)
+		}
+		_ = s.Close()
+		select {
+		case err := <-served:
+			if !errors.Is(err, epmd.ErrServerClosed) {
+				t.Fatalf("middleware %v: Serve = %v, want ErrServerClosed", mw, err)
+			}
+		case <-time.After(ioTimeout):
+			t.Fatalf("middleware %v: Serve still accepting %v after Close", mw, ioTimeout)
+		}
+		assertPortFree(t, l.Addr().String())
 	}
 }

@@ -224,6 +224,11 @@ type connWriter struct {
 	c   *Conn
 	buf []byte
 	err error
+	// now is set while the accept loop serves the connection itself
+	// (serveInline): a write must not wait then, and what the socket does
+	// not take at once waits in pending for a goroutine to send.
+	now     bool
+	pending []byte
 }
 
 func (w *connWriter) Write(p []byte) (int, error) {
@@ -244,8 +249,27 @@ func (w *connWriter) Flush() error {
 	if w.err != nil || len(w.buf) == 0 {
 		return w.err
 	}
-	_, err := w.c.nc.Write(w.buf)
+	err := w.send(w.buf)
 	w.buf = w.buf[:0]
+	return err
+}
+
+// send writes p, which it does not keep, after whatever is pending.
+func (w *connWriter) send(p []byte) error {
+	var err error
+	switch {
+	case len(w.pending) > 0:
+		w.pending = append(w.pending, p...)
+	case w.now:
+		var n int
+		n, err = w.c.nc.(*fdConn).writeNow(p)
+		if err == errWouldBlock {
+			w.pending = append([]byte(nil), p[n:]...)
+			err = nil
+		}
+	default:
+		_, err = w.c.nc.Write(p)
+	}
 	if err != nil {
 		w.err = err
 		w.s.logWriteError(w.c, err)
@@ -260,8 +284,11 @@ func (w *connWriter) Close() error {
 
 func (w *connWriter) Reset() error {
 	w.buf = w.buf[:0]
-	if tc, ok := w.c.nc.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
+	switch nc := w.c.nc.(type) {
+	case *net.TCPConn:
+		_ = nc.SetLinger(0)
+	case *fdConn:
+		nc.setLinger0()
 	}
 	return w.c.close()
 }
@@ -270,10 +297,15 @@ func (w *connWriter) Reset() error {
 // a KILL_REQ. It returns ErrServerClosed or ErrServerKilled then, or the
 // accept error that stopped it. Serve may be called for several listeners
 // at once. As net/http's Serve, it always closes l before it returns, also
-// when the server was closed before Serve was called.
+// when the server was closed before Serve was called. Serve owns l: on a
+// *net.TCPListener without middleware it waits on a duplicate of l's
+// socket, so closing l other than through Close or Shutdown does not stop
+// it.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
-	l = &onceCloseListener{Listener: l}
+	ol := &onceCloseListener{Listener: l}
+	raw := s.inlineListener(l, ol)
+	l = ol
 	defer l.Close()
 	s.mu.Lock()
 	select {
@@ -292,9 +324,21 @@ func (s *Server) Serve(l net.Listener) error {
 		s.wg.Done()
 	}()
 	s.tableOnce.Do(s.prepareFileTable)
+	accept := func() (*Conn, error) {
+		nc, err := l.Accept()
+		if err != nil {
+			return nil, err
+		}
+		return s.newConn(nc), nil
+	}
+	serve := func(c *Conn) { go s.serveConn(c) }
+	if raw != nil {
+		accept = func() (*Conn, error) { return s.acceptRaw(raw) }
+		serve = s.serveInline
+	}
 	var backoff time.Duration
 	for {
-		nc, err := l.Accept()
+		c, err := accept()
 		if err != nil {
 			select {
 			case <-s.done:
@@ -321,28 +365,122 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := s.newConn(nc)
 		if int64(c.FD) >= s.growAt.Load() {
 			s.growAhead()
 		}
 		if !s.track(c) {
-			_ = nc.Close()
+			_ = c.nc.Close()
 			return s.closedErr()
 		}
-		go s.serveConn(c)
+		serve(c)
 	}
 }
 
+// inlineListener returns a raw listening socket for l when the server can
+// serve its connections in the accept loop (serveInline): the handler is
+// the bare protocol, which never waits, over the in-memory node table.
+// Middleware may wait (delay_accept, hang) and another table may be slow;
+// their connections are each served by a goroutine of its own, as are
+// those of listeners other than TCP ones.
+//
+// The socket is a duplicate of l's, in Go's poller as an *os.File (a
+// net.Listener's own RawConn cannot wait): ol closes it with l. Closing l
+// itself, not through Serve's Close, Shutdown or return, then leaves the
+// socket open and Serve accepting.
+func (s *Server) inlineListener(l net.Listener, ol *onceCloseListener) syscall.RawConn {
+	if !s.bare {
+		return nil
+	}
+	if _, ok := s.reg.(*MemRegistry); !ok {
+		return nil
+	}
+	var tl *net.TCPListener
+	switch v := l.(type) {
+	case *net.TCPListener:
+		tl = v
+	case noKeepAliveListener: // accept4 turns nothing on
+		tl = v.TCPListener
+	default:
+		return nil
+	}
+	lrc, err := tl.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	dup := -1
+	var derr error
+	if err := lrc.Control(func(fd uintptr) {
+		var r uintptr
+		var e syscall.Errno
+		r, _, e = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		if e != 0 {
+			derr = e
+			return
+		}
+		dup = int(r)
+	}); err != nil || derr != nil {
+		return nil
+	}
+	// The listening socket is non-blocking (shared by the duplicate):
+	// os.NewFile puts it in the poller.
+	f := os.NewFile(uintptr(dup), "epmd listener")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return nil
+	}
+	ol.dup = f
+	return rc
+}
+
+// acceptRaw accepts a connection with accept4 on the listening socket,
+// waiting for one in Go's poller. The peer's address comes with it; the
+// socket's own is asked for (getsockname) only when the locality rule or
+// the reported port needs it.
+func (s *Server) acceptRaw(rc syscall.RawConn) (*Conn, error) {
+	var nfd int
+	var remote netip.AddrPort
+	var aerr error
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			nfd, remote, aerr = rawAccept4(int(fd))
+			if aerr != syscall.EINTR && aerr != syscall.ECONNABORTED {
+				return aerr != syscall.EAGAIN
+			}
+		}
+	})
+	if err == nil && aerr != nil {
+		err = os.NewSyscallError("accept4", aerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fc := newFDConn(nfd, remote)
+	c := &Conn{ID: s.nextID.Add(1), s: s, nc: fc, FD: nfd, RemoteAddr: remote, raw: fdRaw{fc}}
+	if ra := remote.Addr(); s.Port == 0 || !IsLocalPeer(ra, netip.Addr{}) {
+		c.LocalAddr = fc.LocalAddr().(*net.TCPAddr).AddrPort()
+	}
+	c.IsLocal = IsLocalPeer(remote.Addr(), c.LocalAddr.Addr())
+	return c, nil
+}
+
 // onceCloseListener closes its listener once, for whichever of Serve's
-// return and Close comes first.
+// return and Close comes first; and with it the duplicate of its socket
+// that the accept loop waits on (inlineListener).
 type onceCloseListener struct {
 	net.Listener
+	dup  *os.File
 	once sync.Once
 	err  error
 }
 
 func (l *onceCloseListener) Close() error {
-	l.once.Do(func() { l.err = l.Listener.Close() })
+	l.once.Do(func() {
+		if l.dup != nil {
+			_ = l.dup.Close()
+		}
+		l.err = l.Listener.Close()
+	})
 	return l.err
 }
 
@@ -440,31 +578,56 @@ func (s *Server) OpenConns() int {
 }
 
 func (s *Server) serveConn(c *Conn) {
-	watched := false
-	defer func() {
-		if !watched {
-			_ = c.close()
-			s.untrack(c)
-		}
-	}()
 	s.logConnOpen(c)
 	w := &connWriter{s: s, c: c}
 	if !s.bare { // the bare protocol handler does nothing at accept
 		s.handler.ServeEPMD(s.ctx, w, &Request{Kind: KindAccept, Conn: c, Registry: s.reg})
 		if c.closed.Load() {
+			s.endConn(c)
 			return
 		}
 		_ = w.Flush()
 	}
+	s.serveFrame(c, w, framePool.Get().(*[inbufSize]byte), 0)
+}
+
+// serveInline serves a connection in the accept loop, as the C epmd's one
+// thread does, when its request has arrived with it: accept4, read, write,
+// close. When it has not, or not whole, a goroutine waits for the rest;
+// when the socket does not take the whole reply at once, a goroutine sends
+// what is left. Nothing here waits.
+func (s *Server) serveInline(c *Conn) {
+	s.logConnOpen(c)
+	w := &connWriter{s: s, c: c, now: true}
 	buf := framePool.Get().(*[inbufSize]byte)
-	body, ok := s.readFrame(c, buf[:])
-	if !ok {
-		framePool.Put(buf)
+	got := 0
+	body, res := s.readFrame(c, buf[:], &got, true)
+	if res == frameLater {
+		w.now = false
+		go s.serveFrame(c, w, buf, got)
 		return
 	}
-	req, ok := s.decode(c, body)
+	s.serveBody(c, w, buf, body, res)
+}
+
+// serveFrame reads the rest of a request, of which buf holds got bytes
+// already, and serves it.
+func (s *Server) serveFrame(c *Conn, w *connWriter, buf *[inbufSize]byte, got int) {
+	body, res := s.readFrame(c, buf[:], &got, false)
+	s.serveBody(c, w, buf, body, res)
+}
+
+// serveBody serves the request readFrame read into buf (when res is
+// frameDone), then closes the connection or keeps it (a registration).
+func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []byte, res frameResult) {
+	var req *Request
+	ok := res == frameDone
+	if ok {
+		req, ok = s.decode(c, body)
+	}
 	if !ok {
 		framePool.Put(buf)
+		s.endConn(c)
 		return
 	}
 	s.handler.ServeEPMD(s.ctx, w, req)
@@ -473,19 +636,49 @@ func (s *Server) serveConn(c *Conn) {
 		if c.release != nil {
 			c.release()
 		}
+		s.endConn(c)
 		return
 	}
 	_ = w.Flush()
-	if !c.kept {
+	if len(w.pending) > 0 {
+		go s.finishWrite(c, w)
 		return
 	}
+	s.endOrKeep(c, w.now)
+}
+
+// finishWrite sends the rest of a reply the socket did not take at once
+// (an inline connection's), then ends or keeps the connection.
+func (s *Server) finishWrite(c *Conn, w *connWriter) {
+	w.now = false
+	p := w.pending
+	w.pending = nil
+	_ = w.send(p)
+	s.endOrKeep(c, false)
+}
+
+// endOrKeep closes a served connection, or, for a registration, hands it
+// to the server's epoll watcher, or waits on it itself: in a goroutine of
+// its own when called from the accept loop (inline).
+func (s *Server) endOrKeep(c *Conn, inline bool) {
+	switch {
+	case !c.kept:
+		s.endConn(c)
 	// A registration connection: anything that happens on it (data, EOF,
 	// error) ends it and its registration. The server's epoll watcher
-	// waits for that without a goroutine; when it cannot, this one waits.
-	if watched = s.watchKept(c); watched {
-		return
+	// waits for that without a goroutine; when it cannot, one waits.
+	case s.watchKept(c):
+	case inline:
+		go s.finishKept(c)
+	default:
+		s.finishKept(c)
 	}
-	s.endKept(c)
+}
+
+// endConn closes a connection that is done with and forgets it.
+func (s *Server) endConn(c *Conn) {
+	_ = c.close()
+	s.untrack(c)
 }
 
 // endKept waits until anything happens on a registration connection (at
@@ -538,56 +731,78 @@ func readArrived(nc net.Conn, buf []byte) int {
 	return max(n, 0)
 }
 
+// frameResult is what readFrame did.
+type frameResult int
+
+const (
+	frameDone  frameResult = iota // a whole request is read
+	frameDrop                     // the connection must be closed without reply
+	frameLater                    // (now) more must be waited for
+)
+
 // readFrame reads one request the way the C epmd does: a first read of up
-// to inbufSize-1 bytes, then exactly what Len says is missing. It reports
-// false when the connection must be closed without reply.
-func (s *Server) readFrame(c *Conn, buf []byte) ([]byte, bool) {
-	got, want := 0, 0
+// to inbufSize-1 bytes, then exactly what Len says is missing. buf holds
+// *got bytes of it already. With now, it reads only what has arrived, and
+// returns frameLater when it would have to wait for more.
+func (s *Server) readFrame(c *Conn, buf []byte, got *int, now bool) ([]byte, frameResult) {
+	want := 0
+	if *got >= 2 { // checked when it was read
+		want = int(binary.BigEndian.Uint16(buf)) + 2
+	}
 	for {
-		timeout := time.Duration(c.packetTimeout.Load())
-		if timeout == 0 {
-			timeout = s.PacketTimeout
+		if want > 0 && *got == want {
+			return buf[2:want], frameDone
 		}
-		if timeout == 0 {
-			timeout = DefaultPacketTimeout
-		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(closeAfter(timeout)))
 		limit := inbufSize - 1
 		if want > 0 {
 			limit = want
 		}
-		n, err := c.nc.Read(buf[got:limit])
-		if n > 0 && s.logLevels[2] {
-			s.logBytes(c, buf[got:got+n])
+		var n int
+		var err error
+		if now {
+			n, err = c.nc.(*fdConn).readNow(buf[*got:limit])
+			if err == errWouldBlock {
+				return nil, frameLater
+			}
+		} else {
+			timeout := time.Duration(c.packetTimeout.Load())
+			if timeout == 0 {
+				timeout = s.PacketTimeout
+			}
+			if timeout == 0 {
+				timeout = DefaultPacketTimeout
+			}
+			_ = c.nc.SetReadDeadline(time.Now().Add(closeAfter(timeout)))
+			n, err = c.nc.Read(buf[*got:limit])
 		}
-		got += n
+		if n > 0 && s.logLevels[2] {
+			s.logBytes(c, buf[*got:*got+n])
+		}
+		*got += n
 		if err != nil {
 			var ne net.Error
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
 				s.log1(msgTimedOut, slog.Int("fd", c.FD))
 			case errors.Is(err, io.EOF):
-				s.log0(msgPartial, slog.Int("fd", c.FD), slog.Int("got", got))
+				s.log0(msgPartial, slog.Int("fd", c.FD), slog.Int("got", *got))
 			default:
 				if !c.closed.Load() {
 					s.log0(msgReadError, slog.Int("fd", c.FD), slog.Any("err", err))
 				}
 			}
-			return nil, false
+			return nil, frameDrop
 		}
-		if want == 0 && got >= 2 {
+		if want == 0 && *got >= 2 {
 			want = int(binary.BigEndian.Uint16(buf)) + 2
 			if want < 3 || want >= inbufSize {
 				s.log0(msgPacketSize, slog.Int("size", want-2))
-				return nil, false
+				return nil, frameDrop
 			}
-			if got > want {
-				s.log0(msgSurplus, slog.Int("got", got-2), slog.Int("want", want-2))
-				return nil, false
+			if *got > want {
+				s.log0(msgSurplus, slog.Int("got", *got-2), slog.Int("want", want-2))
+				return nil, frameDrop
 			}
-		}
-		if want > 0 && got == want {
-			return buf[2:got], true
 		}
 	}
 }

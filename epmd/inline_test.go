@@ -1,0 +1,370 @@
+package epmd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+const inlineIOTimeout = 5 * time.Second
+
+// inlineRig is a bare server and a listener whose connections a test
+// accepts and serves itself, as Serve's accept loop does, so that it
+// decides what has arrived before the server reads.
+type inlineRig struct {
+	s  *Server
+	l  *net.TCPListener
+	ol *onceCloseListener
+}
+
+func newInlineRig(t *testing.T) *inlineRig {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &inlineRig{s: &Server{Port: 4369}, l: l.(*net.TCPListener)}
+	// Accepted sockets inherit a small, fixed send buffer: a large reply
+	// does not fit in it, where on loopback the kernel would otherwise
+	// size it to megabytes.
+	lrc, err := r.l.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := lrc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096)
+	}); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	r.s.init()
+	r.ol = &onceCloseListener{Listener: l}
+	t.Cleanup(func() {
+		_ = r.ol.Close()
+		_ = r.s.Close()
+	})
+	return r
+}
+
+// accept takes the next connection off the queue the way Serve does on
+// the inline path, waits until arrived bytes of its request are there, and
+// serves it; it fails the test unless serveInline returns without waiting
+// on the peer.
+func (r *inlineRig) accept(t *testing.T, arrived int) *Conn {
+	t.Helper()
+	rc := r.s.inlineListener(r.l, r.ol)
+	if rc == nil {
+		t.Fatal("inlineListener: nil for a bare server on a TCP listener")
+	}
+	c, err := r.s.acceptRaw(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.nc.(*fdConn); !ok {
+		t.Fatalf("accepted %T, want *fdConn", c.nc)
+	}
+	pollUntil(t, func() bool { return queued(t, c.FD) >= arrived }, func() string {
+		return fmt.Sprintf("%d bytes arrived, want %d", queued(t, c.FD), arrived)
+	})
+	if !r.s.track(c) {
+		t.Fatal("track: server closed")
+	}
+	served := make(chan struct{})
+	go func() { r.s.serveInline(c); close(served) }()
+	select {
+	case <-served:
+	case <-time.After(inlineIOTimeout):
+		t.Fatal("serveInline waited on its peer")
+	}
+	return c
+}
+
+// queued is how many bytes wait to be read on the socket (SIOCINQ).
+func queued(t *testing.T, fd int) int {
+	t.Helper()
+	var n int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), 0x541B /* SIOCINQ, as FIONREAD */, uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatal(e)
+	}
+	return int(n)
+}
+
+func (r *inlineRig) dial(t *testing.T, rcvbuf int) *net.TCPConn {
+	t.Helper()
+	d := net.Dialer{Timeout: inlineIOTimeout}
+	if rcvbuf > 0 {
+		// Before connect, so that the window the server sees is small.
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	c, err := d.Dial("tcp4", r.l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(inlineIOTimeout))
+	return c.(*net.TCPConn)
+}
+
+// TestInlineReplyTheSocketDoesNotTake: a NAMES reply far larger than the
+// socket takes at once leaves the accept loop at once (the rest is sent by
+// a goroutine), connections behind it are served meanwhile, and the whole
+// reply arrives, byte for byte, once its client reads.
+func TestInlineReplyTheSocketDoesNotTake(t *testing.T) {
+	r := newInlineRig(t)
+	reg := r.s.reg.(*MemRegistry)
+	const nodes = 500
+	for i := range nodes {
+		name := fmt.Sprintf("%s%04d", strings.Repeat("n", 200), i)
+		if _, err := reg.Register(Node{Name: name, PortNo: uint16(20000 + i), NodeType: 77, Protocol: 0, HighVsn: 6, LowVsn: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := reg.NamesReply(4369)
+	if len(want) < 100_000 {
+		t.Fatalf("reply of %d bytes: too small to fill the sockets", len(want))
+	}
+
+	slow := r.dial(t, 4096)
+	if _, err := slow.Write([]byte{0, 1, 'n'}); err != nil {
+		t.Fatal(err)
+	}
+	r.accept(t, 3) // arrived with the connection: served inline, reply cut short
+	if n := r.s.OpenConns(); n != 1 {
+		t.Fatalf("%d connections open after serveInline, want 1 (the reply still being sent)", n)
+	}
+
+	// The accept loop is free: the next connection is served whole.
+	quick := r.dial(t, 0)
+	name := fmt.Sprintf("%s%04d", strings.Repeat("n", 200), 7)
+	if _, err := quick.Write(append([]byte{0, byte(1 + len(name)), 'z'}, name...)); err != nil {
+		t.Fatal(err)
+	}
+	r.accept(t, 3+len(name))
+	got, err := io.ReadAll(quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPort := append([]byte{'w', 0, 0x4e, 0x27, 77, 0, 0, 6, 0, 5, 0, byte(len(name))}, name...)
+	wantPort = append(wantPort, 0, 0)
+	if !bytes.Equal(got, wantPort) {
+		t.Fatalf("PORT_PLEASE2 behind the stuck reply = % x, want % x", got, wantPort)
+	}
+
+	got, err = io.ReadAll(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("NAMES reply: got %d bytes, want %d (equal prefix %d)", len(got), len(want), commonPrefix(got, want))
+	}
+	waitOpenConns(t, r.s, 0)
+}
+
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+func waitOpenConns(t *testing.T, s *Server, want int) {
+	t.Helper()
+	pollUntil(t, func() bool { return s.OpenConns() == want }, func() string {
+		return fmt.Sprintf("%d connections open, want %d", s.OpenConns(), want)
+	})
+}
+
+// pollUntil polls cond every millisecond until it holds, and fails the
+// test with failure's text when it has not within inlineIOTimeout.
+func pollUntil(t *testing.T, cond func() bool, failure func() string) {
+	t.Helper()
+	deadline := time.Now().Add(inlineIOTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(failure())
+		}
+		time.Sleep(time.Millisecond) // polling, bounded by the deadline
+	}
+}
+
+// TestInlineRequestInPieces: a request of which only part has arrived
+// when the connection is accepted is finished by a goroutine, which reads
+// exactly what the length says is missing, as the C epmd does; one that
+// arrives whole and then more than it is dropped without reply.
+func TestInlineRequestInPieces(t *testing.T) {
+	tests := []struct {
+		name   string
+		first  []byte // there when the connection is accepted
+		rest   []byte // sent after serveInline returned
+		reply  []byte // what the client reads to the close
+		closed bool   // the server closed the connection without reply
+	}{
+		{name: "length only", first: []byte{0, 1}, rest: []byte{'n'}, reply: []byte{0, 0, 0x11, 0x11}},
+		{name: "one byte", first: []byte{0}, rest: []byte{1, 'n'}, reply: []byte{0, 0, 0x11, 0x11}},
+		{name: "port please, name cut", first: []byte{0, 4, 'z', 'a'}, rest: []byte("bc"), reply: []byte{'w', 1}},
+		{name: "nothing", first: nil, rest: []byte{0, 1, 'n'}, reply: []byte{0, 0, 0x11, 0x11}},
+		{name: "surplus at once", first: []byte{0, 1, 'n', 'x'}, closed: true},
+		{name: "bad length", first: []byte{0, 0}, closed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newInlineRig(t)
+			c := r.dial(t, 0)
+			if len(tt.first) > 0 {
+				if _, err := c.Write(tt.first); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.accept(t, len(tt.first))
+			if len(tt.rest) > 0 {
+				if _, err := c.Write(tt.rest); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.closed {
+				tt.reply = []byte{}
+			}
+			if !bytes.Equal(got, tt.reply) {
+				t.Fatalf("reply % x, want % x", got, tt.reply)
+			}
+			waitOpenConns(t, r.s, 0)
+		})
+	}
+}
+
+// TestInlineRegistrationKept: a registration served inline is kept, and
+// ends with its connection: handed to the server's epoll watcher, or,
+// when the server cannot watch (no epoll), waited on by a goroutine of its
+// own while the accept loop goes on.
+func TestInlineRegistrationKept(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		cannotWatch bool
+	}{
+		{"watched", false},
+		{"watcher off", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newInlineRig(t)
+			r.s.keptConns.off = tt.cannotWatch
+			c := r.dial(t, 0)
+			req := AppendFrame(nil, &Alive2Req{PortNo: 5555, NodeType: 77, HighVsn: 6, LowVsn: 5, Name: "a"})
+			if _, err := c.Write(req); err != nil {
+				t.Fatal(err)
+			}
+			sc := r.accept(t, len(req))
+			reply := make([]byte, 6)
+			if _, err := io.ReadFull(c, reply); err != nil {
+				t.Fatal(err)
+			}
+			if reply[0] != 'v' || reply[1] != 0 {
+				t.Fatalf("ALIVE2_X_RESP % x", reply)
+			}
+			if n, ok := r.s.reg.Lookup("a"); !ok || n.PortNo != 5555 {
+				t.Fatalf("Lookup(a) = %v, %v", n, ok)
+			}
+			if got := r.s.OpenConns(); got != 1 {
+				t.Fatalf("%d connections open, want the registration's", got)
+			}
+			if got := sc.watched.Load(); got == tt.cannotWatch {
+				t.Fatalf("watched by the server's epoll: %v, want %v", got, !tt.cannotWatch)
+			}
+			_ = c.Close()
+			pollUntil(t, func() bool { _, ok := r.s.reg.Lookup("a"); return !ok },
+				func() string { return "registration outlived its connection" })
+			waitOpenConns(t, r.s, 0)
+		})
+	}
+}
+
+// TestFDConn: the connection type of the inline path behaves as a
+// net.Conn where the server relies on it: a read with nothing there waits
+// in the poller and times out as a net.Error; Close ends a waiting read;
+// a write larger than the socket takes completes; nothing runs on a
+// closed descriptor.
+func TestFDConn(t *testing.T) {
+	r := newInlineRig(t)
+	rc := r.s.inlineListener(r.l, r.ol)
+	peer := r.dial(t, 4096)
+	c, err := r.s.acceptRaw(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := c.nc.(*fdConn)
+	if got, want := fc.RemoteAddr().String(), peer.LocalAddr().String(); got != want {
+		t.Errorf("RemoteAddr %s, want %s", got, want)
+	}
+	if got, want := fc.LocalAddr().String(), peer.RemoteAddr().String(); got != want {
+		t.Errorf("LocalAddr %s, want %s", got, want)
+	}
+	if !c.IsLocal {
+		t.Error("a 127.0.0.1 peer is not local")
+	}
+
+	if n, err := fc.readNow(make([]byte, 4)); n != 0 || err != errWouldBlock {
+		t.Fatalf("readNow with nothing there = %d, %v", n, err)
+	}
+	_ = fc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err = fc.Read(make([]byte, 4))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Read past its deadline: %v, want a timeout", err)
+	}
+
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	read := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(peer, int64(len(big))))
+		read <- b
+	}()
+	if n, err := fc.Write(big); n != len(big) || err != nil {
+		t.Fatalf("Write of 1 MiB = %d, %v", n, err)
+	}
+	if got := <-read; !bytes.Equal(got, big) {
+		t.Fatalf("peer read %d bytes, want %d", len(got), len(big))
+	}
+
+	_ = fc.SetReadDeadline(time.Time{})
+	readErr := make(chan error)
+	go func() {
+		_, err := fc.Read(make([]byte, 4))
+		readErr <- err
+	}()
+	// The read waits in the poller; Close must end it.
+	time.AfterFunc(20*time.Millisecond, func() { _ = fc.Close() })
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("Read on a closed connection succeeded")
+		}
+	case <-time.After(inlineIOTimeout):
+		t.Fatal("Close did not end a waiting Read")
+	}
+	if err := fc.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close = %v, want net.ErrClosed", err)
+	}
+	if _, err := fc.writeNow([]byte{1}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("writeNow after Close = %v", err)
+	}
+	if err := (fdRaw{fc}).Control(func(uintptr) { t.Error("Control ran on a closed descriptor") }); err == nil {
+		t.Error("Control after Close succeeded")
+	}
+}
