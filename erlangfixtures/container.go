@@ -83,6 +83,12 @@ func (n *Node) request(ctx context.Context, img string) (testcontainers.GenericC
 					// addresses to an -address list and fails without it.
 					h.Sysctls = map[string]string{"net.ipv6.conf.lo.disable_ipv6": "0"}
 				}
+				if a := o.app; a != nil && a.ReservedPorts != "" {
+					if h.Sysctls == nil {
+						h.Sysctls = map[string]string{}
+					}
+					h.Sysctls["net.ipv4.ip_local_reserved_ports"] = a.ReservedPorts
+				}
 			},
 		},
 		Started: true,

@@ -131,6 +131,13 @@ type Application struct {
 	// AfterInstall is shell run in the chroot after the packages are
 	// installed (POSIX sh, set -e).
 	AfterInstall string
+	// ReservedPorts are kept out of the kernel's ephemeral range in the
+	// application's containers (net.ipv4.ip_local_reserved_ports, a list
+	// such as "25672,35672-35682"): the ports it binds by number. Then no
+	// connection's local port, no TIME_WAIT and no listener on port 0
+	// (Docker's DNS) has one by chance when a fault holds them. Not part
+	// of the image.
+	ReservedPorts string
 }
 
 var applications = map[string]*Application{}

@@ -17,6 +17,10 @@ var RabbitMQ = defineApplication(&Application{
 	Versions: map[Release]string{OTP25: "3.10.8", OTP27: "4.0.5", OTP29: "4.3.6"},
 	Command:  []string{"rabbitmq-server"},
 	Cookie:   "/var/lib/rabbitmq/.erlang.cookie",
+	// The node's distribution port and the CLI's range
+	// (RABBITMQ_CTL_DIST_PORT_MIN..MAX), which the default ephemeral range
+	// (32768-60999) covers.
+	ReservedPorts: "25672,35672-35682",
 	AfterInstall: `c=/var/lib/rabbitmq/.erlang.cookie
 printf '%s' '` + DefaultCookie + `' > "$c"
 chown rabbitmq:rabbitmq "$c"

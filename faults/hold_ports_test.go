@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/faults"
 )
@@ -88,12 +89,15 @@ func TestHoldPorts(t *testing.T) {
 	}
 }
 
-// TestHoldPortsSkipsPortInUseElsewhere: a port bound on another local
-// address (here a listener on 127.0.0.2) cannot be held on every address;
-// the fault skips it and logs so, and 127.0.0.1 stays free. This is how
-// TestHoldPorts once failed on a shared machine, with a port from the
-// ephemeral range in use on another address.
-func TestHoldPortsSkipsPortInUseElsewhere(t *testing.T) {
+// TestHoldPortsTakesPortWhenFreed: a port bound on another local address
+// (here a listener on 127.0.0.2) cannot be held on every address; the
+// fault logs so, leaves 127.0.0.1 free meanwhile, and takes the port once
+// the other socket is closed. This is how TestHoldPorts once failed on a
+// shared machine, with a port from the ephemeral range in use on another
+// address; and how a RabbitMQ CLI once found a port of its range free: a
+// connection's local port when the fault was added, closed during the
+// spec.
+func TestHoldPortsTakesPortWhenFreed(t *testing.T) {
 	other, err := net.Listen("tcp4", "127.0.0.2:0")
 	if err != nil {
 		t.Skipf("no 127.0.0.2: %v", err)
@@ -115,10 +119,59 @@ func TestHoldPortsSkipsPortInUseElsewhere(t *testing.T) {
 	}
 	l, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p))
 	if err != nil {
-		t.Fatalf("127.0.0.1:%d with the port skipped: %v, want free", p, err)
+		t.Fatalf("127.0.0.1:%d while another address has the port: %v, want free", p, err)
 	}
 	l.Close()
 	if fs := inj.Faults(); !slices.ContainsFunc(fs, func(f faults.Info) bool { return f.ID == info.ID }) {
-		t.Errorf("faults %v: the skipped port's fault is gone", fs)
+		t.Errorf("faults %v: the busy port's fault is gone", fs)
+	}
+
+	other.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for portFree(p) {
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d still free 10s after the other listener closed, under %s", p, spec)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	held := "hold_ports: port held fault=" + spec + " id=1 port=" + strconv.Itoa(p)
+	if got := logs.matching("hold_ports: port held"); !slices.Equal(got, []string{held}) {
+		t.Errorf("logged %q, want %q", got, held)
+	}
+	inj.Remove(info.ID)
+	if !portFree(p) {
+		t.Errorf("port %d still held after remove", p)
+	}
+}
+
+// TestHoldPortsRemovedWhileWaiting: removing the fault while a port is
+// still in use elsewhere ends the retries: the port is not taken later.
+func TestHoldPortsRemovedWhileWaiting(t *testing.T) {
+	other, err := net.Listen("tcp4", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2: %v", err)
+	}
+	p := other.Addr().(*net.TCPAddr).Port
+	inj := faults.NewInjector(1, nil)
+	info, err := inj.AddSpec("hold_ports=" + strconv.Itoa(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan struct{})
+	go func() {
+		inj.Remove(info.ID)
+		close(removed)
+	}()
+	select {
+	case <-removed:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Remove of hold_ports=%d still waiting 5s later, the port in use elsewhere", p)
+	}
+	other.Close()
+	for i := range 5 { // past several retry intervals
+		time.Sleep(60 * time.Millisecond)
+		if !portFree(p) {
+			t.Fatalf("port %d taken %d ms after the fault was removed", p, (i+1)*60)
+		}
 	}
 }

@@ -54,6 +54,49 @@ func rabbit(ctx context.Context, n *erlangfixtures.Node, args ...string) erlangf
 	return res
 }
 
+// portRange returns the ports from lo to hi.
+func portRange(lo, hi int) []int {
+	var ps []int
+	for p := lo; p <= hi; p++ {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// listeningPorts returns a poll of which of ports a socket listens on in
+// n's network namespace (IPv4 or IPv6), in ascending order, from
+// /proc/net/tcp and tcp6 (the images have no ss).
+func listeningPorts(ctx context.Context, n *erlangfixtures.Node, ports []int) func() ([]int, error) {
+	return func() ([]int, error) {
+		res, err := n.Exec(ctx, []string{"cat", "/proc/net/tcp", "/proc/net/tcp6"})
+		if err != nil {
+			return nil, err
+		}
+		if res.ExitCode != 0 {
+			return nil, fmt.Errorf("cat /proc/net/tcp /proc/net/tcp6: exit %d: %s", res.ExitCode, res.Output)
+		}
+		listening := map[int]bool{}
+		for _, l := range strings.Split(res.Stdout, "\n") {
+			// sl local_address rem_address st ...: st 0A is LISTEN
+			f := strings.Fields(l)
+			if len(f) < 4 || f[3] != "0A" {
+				continue
+			}
+			_, hexPort, ok := strings.Cut(f[1], ":")
+			if p, err := strconv.ParseUint(hexPort, 16, 16); ok && err == nil {
+				listening[int(p)] = true
+			}
+		}
+		var got []int
+		for _, p := range ports {
+			if listening[p] {
+				got = append(got, p)
+			}
+		}
+		return got, nil
+	}
+}
+
 // nonEmptyLines returns s's lines, right-trimmed, without the empty ones.
 func nonEmptyLines(s string) []string {
 	var out []string
@@ -278,6 +321,9 @@ type cliCase struct {
 	target string
 	// atLeast: each command takes at least this long under the fault.
 	atLeast time.Duration
+	// holds: the ports a hold_ports spec listens on, all of them before
+	// the first command.
+	holds []int
 }
 
 // diagCase is a NAMES fault installed on n1's epmd with PORT_PLEASE2
@@ -389,8 +435,13 @@ func cliCases() []cliCase {
 		{spec: "creation=7", req: reqAlive2, status: statusOK, cluster: clusterOK, ping: pingOK},
 		// RabbitMQ's CLI listens for distribution on RABBITMQ_CTL_DIST_PORT_MIN..MAX
 		// (35672–35682 by default): with all of them held it cannot start
-		// distribution, and says so before any lookup.
-		{spec: "hold_ports=35672-35682", req: reqDaemon, status: ctlNoDist, cluster: ctlNoDist, ping: ctlNoDist},
+		// distribution, and says so before any lookup. The range lies in
+		// the kernel's ephemeral one: the fixture reserves it
+		// (RabbitMQ.ReservedPorts), else an earlier CLI's connection could
+		// have one as its local port, in TIME_WAIT for 60 s; the fault
+		// takes it once free, but a CLI could be quicker.
+		{spec: "hold_ports=35672-35682", req: reqDaemon, status: ctlNoDist, cluster: ctlNoDist, ping: ctlNoDist,
+			holds: portRange(35672, 35682)},
 		// A leftover entry naming rabbit's own port: the CLI dials rabbit's
 		// listener and drops the handshake on reading rabbit@n1, not
 		// ghost@n1, in the challenge.
@@ -518,6 +569,11 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 						cl := chaosControl(ctx, n1)
 						id := addFault(ctx, cl, c.spec)
 						DeferCleanup(func(ctx SpecContext) { removeFault(ctx, cl, id) })
+						if c.holds != nil {
+							Expect(n1.Exec(ctx, []string{"cat", "/proc/sys/net/ipv4/ip_local_reserved_ports"})).To(
+								HaveField("Stdout", erlangfixtures.RabbitMQ.ReservedPorts+"\n"), "n1's reserved ports")
+							Eventually(ctx, listeningPorts(ctx, n1, c.holds)).Should(Equal(c.holds), "ports listened on in n1 under "+c.spec)
+						}
 						for _, x := range []struct {
 							cmd  []string
 							want string
