@@ -150,7 +150,7 @@ var _ = Describe("Faults on PORT2_RESP (the reply to PORT_PLEASE2)", Label("cont
 					recordOutcome(row, time.Since(start))
 					removeFault(ctx, ctl, id)
 					// The next spec starts unconnected, so its ping asks epmd.
-					Expect(eval(ctx, n1, "erlang:disconnect_node('n2@n2'), nodes()")).To(Equal("[]"))
+					disconnected(ctx, n1, n2.Name())
 					Expect(got).To(Equal(tc.lookup))
 					Expect(took).To(BeNumerically(">=", tc.atLeast))
 					if tc.atMost > 0 {
@@ -158,7 +158,7 @@ var _ = Describe("Faults on PORT2_RESP (the reply to PORT_PLEASE2)", Label("cont
 					}
 					Expect(pong).To(Equal(tc.ping))
 					Expect(n1.Ping(ctx, n2.Name())).To(Equal("pong"), "once the fault is removed")
-					Expect(eval(ctx, n1, "erlang:disconnect_node('n2@n2'), nodes()")).To(Equal("[]"))
+					disconnected(ctx, n1, n2.Name())
 				},
 				portReplyCases())
 		})
