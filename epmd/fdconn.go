@@ -171,24 +171,21 @@ func (c *fdConn) RemoteAddr() net.Addr { return c.raddr }
 
 func (c *fdConn) LocalAddr() net.Addr {
 	c.mu.Lock()
+	la := c.laddr
+	c.mu.Unlock()
+	if la != nil {
+		return la
+	}
+	la = &net.TCPAddr{}
+	_ = c.control(func(fd int) {
+		if sa, err := syscall.Getsockname(fd); err == nil && sa != nil {
+			la = net.TCPAddrFromAddrPort(sockaddrAddrPort(sa))
+		}
+	})
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.laddr == nil {
-		c.laddr = &net.TCPAddr{}
-		if c.fd >= 0 {
-			var sa syscall.Sockaddr
-			var err error
-			if c.f != nil {
-				rc, rerr := c.f.SyscallConn()
-				if rerr == nil {
-					_ = rc.Control(func(fd uintptr) { sa, err = syscall.Getsockname(int(fd)) })
-				}
-			} else {
-				sa, err = syscall.Getsockname(c.fd)
-			}
-			if err == nil && sa != nil {
-				c.laddr = net.TCPAddrFromAddrPort(sockaddrAddrPort(sa))
-			}
-		}
+		c.laddr = la
 	}
 	return c.laddr
 }

@@ -22,6 +22,7 @@ type inlineRig struct {
 	s  *Server
 	l  *net.TCPListener
 	ol *onceCloseListener
+	rc syscall.RawConn // the duplicate of l's socket accept waits on
 }
 
 func newInlineRig(t *testing.T) *inlineRig {
@@ -50,6 +51,9 @@ func newInlineRig(t *testing.T) *inlineRig {
 		_ = r.ol.Close()
 		_ = r.s.Close()
 	})
+	if r.rc = r.s.inlineListener(r.l, r.ol); r.rc == nil {
+		t.Fatal("inlineListener: nil for a bare server on a TCP listener")
+	}
 	return r
 }
 
@@ -59,11 +63,7 @@ func newInlineRig(t *testing.T) *inlineRig {
 // on the peer.
 func (r *inlineRig) accept(t *testing.T, arrived int) *Conn {
 	t.Helper()
-	rc := r.s.inlineListener(r.l, r.ol)
-	if rc == nil {
-		t.Fatal("inlineListener: nil for a bare server on a TCP listener")
-	}
-	c, err := r.s.acceptRaw(rc)
+	c, err := r.s.acceptRaw(r.rc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,8 +160,7 @@ func (s *Server) unwatchKept(c *Conn) {
 // have: its registration, its close, its accounting.
 func (s *Server) finishKept(c *Conn) {
 	s.endKept(c)
-	_ = c.close()
-	s.untrack(c)
+	s.endConn(c)
 }
 
 // stopKept stops the watcher's loop (Close calls it after closing every

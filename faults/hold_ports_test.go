@@ -2,6 +2,7 @@ package faults_test
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -127,13 +128,7 @@ func TestHoldPortsTakesPortWhenFreed(t *testing.T) {
 	}
 
 	other.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for portFree(p) {
-		if time.Now().After(deadline) {
-			t.Fatalf("port %d still free 10s after the other listener closed, under %s", p, spec)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
+	waitForCond(t, fmt.Sprintf("port %d held after the other listener closed, under %s", p, spec), func() bool { return !portFree(p) })
 	held := "hold_ports: port held fault=" + spec + " id=1 port=" + strconv.Itoa(p)
 	if got := logs.matching("hold_ports: port held"); !slices.Equal(got, []string{held}) {
 		t.Errorf("logged %q, want %q", got, held)

@@ -123,18 +123,13 @@ func disconnected(ctx context.Context, n *erlangfixtures.Node, peer string) {
 		out, err := n.Eval(ctx, disconnect)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(out).To(Equal("[]"))
-		g.Consistently(ctx, connected(ctx, n)).WithTimeout(settleUnconnected).WithPolling(settleUnconnected / 10).Should(BeEmpty())
+		g.Consistently(ctx, names(ctx, n, "connected")).WithTimeout(settleUnconnected).WithPolling(settleUnconnected / 10).Should(BeEmpty())
 	}).WithTimeout(10*time.Second).WithPolling(50*time.Millisecond).Should(Succeed(), "%s stays disconnected from %s", n.Name(), peer)
 }
 
 // settleUnconnected is how long disconnected watches for a reconnect: three
 // times the 100 ms within which every one seen had come.
 const settleUnconnected = 300 * time.Millisecond
-
-// connected returns nodes(connected) on n.
-func connected(ctx context.Context, n *erlangfixtures.Node) func(Gomega) []string {
-	return names(ctx, n, "connected")
-}
 
 // registered returns the names registered with n's epmd.
 func registered(ctx context.Context, n *erlangfixtures.Node) func(Gomega) []string {

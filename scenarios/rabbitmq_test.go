@@ -321,9 +321,6 @@ type cliCase struct {
 	target string
 	// atLeast: each command takes at least this long under the fault.
 	atLeast time.Duration
-	// holds: the ports a hold_ports spec listens on, all of them before
-	// the first command.
-	holds []int
 }
 
 // diagCase is a NAMES fault installed on n1's epmd with PORT_PLEASE2
@@ -440,8 +437,7 @@ func cliCases() []cliCase {
 		// (RabbitMQ.ReservedPorts), else an earlier CLI's connection could
 		// have one as its local port, in TIME_WAIT for 60 s; the fault
 		// takes it once free, but a CLI could be quicker.
-		{spec: "hold_ports=35672-35682", req: reqDaemon, status: ctlNoDist, cluster: ctlNoDist, ping: ctlNoDist,
-			holds: portRange(35672, 35682)},
+		{spec: "hold_ports=35672-35682", req: reqDaemon, status: ctlNoDist, cluster: ctlNoDist, ping: ctlNoDist},
 		// A leftover entry naming rabbit's own port: the CLI dials rabbit's
 		// listener and drops the handshake on reading rabbit@n1, not
 		// ghost@n1, in the challenge.
@@ -569,10 +565,12 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 						cl := chaosControl(ctx, n1)
 						id := addFault(ctx, cl, c.spec)
 						DeferCleanup(func(ctx SpecContext) { removeFault(ctx, cl, id) })
-						if c.holds != nil {
+						// A hold_ports spec holds all of its range before the first command.
+						if hp, ok := faults.MustParse(c.spec).Action.(faults.HoldPorts); ok {
+							held := portRange(int(hp.Lo), int(hp.Hi))
 							Expect(n1.Exec(ctx, []string{"cat", "/proc/sys/net/ipv4/ip_local_reserved_ports"})).To(
 								HaveField("Stdout", erlangfixtures.RabbitMQ.ReservedPorts+"\n"), "n1's reserved ports")
-							Eventually(ctx, listeningPorts(ctx, n1, c.holds)).Should(Equal(c.holds), "ports listened on in n1 under "+c.spec)
+							Eventually(ctx, listeningPorts(ctx, n1, held)).Should(Equal(held), "ports listened on in n1 under "+c.spec)
 						}
 						for _, x := range []struct {
 							cmd  []string
