@@ -18,12 +18,19 @@ import (
 // call would have to wait.
 var errWouldBlock = errors.New("epmd: would block")
 
+// errNoWatcher is what awaitReadable returns when the server's epoll
+// instance cannot wait for the connection: the caller waits in the poller.
+var errNoWatcher = errors.New("epmd: no epoll watcher")
+
 // fdConn is a connection the server accepted with accept4 itself: a
-// non-blocking socket driven with plain system calls for as long as none
-// has to wait, and handed to Go's poller (as an *os.File) the first time
-// one does. A request whose bytes came with the connection is then served
-// with accept4, read, write and close alone: no getsockname, no
-// TCP_NODELAY, no poller registration, no goroutine.
+// non-blocking socket driven with plain system calls. A request whose
+// bytes came with the connection is then served with accept4, read, write
+// and close alone: no getsockname, no TCP_NODELAY, no poller registration,
+// no goroutine. A read that must wait waits in the server's own epoll
+// instance (the one that watches registrations), so that the whole of a
+// request's service still goes without the runtime's system-call path
+// (see rawIO); a write that must wait, or a read when the server has no
+// such instance, hands the socket to Go's poller as an *os.File, for good.
 //
 // The mutex keeps Close from closing the descriptor while a system call
 // uses its number (which another connection could otherwise reuse); once
@@ -35,10 +42,90 @@ type fdConn struct {
 	rdl, wdl time.Time
 	raddr    *net.TCPAddr
 	laddr    *net.TCPAddr // from getsockname, when first asked for
+
+	// The server whose epoll instance a read waits in (nil: the poller),
+	// the connection's ID there, and the channel it signals on; Close and
+	// SetReadDeadline signal it too, so that a waiting read looks again.
+	srv   *Server
+	id    uint64
+	ready chan struct{}
 }
 
 func newFDConn(fd int, remote netip.AddrPort) *fdConn {
 	return &fdConn{fd: fd, raddr: net.TCPAddrFromAddrPort(remote)}
+}
+
+// wake makes a read waiting in awaitReadable look again; c.mu is held.
+func (c *fdConn) wake() {
+	if c.ready != nil {
+		select {
+		case c.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// awaitReadable waits in the server's epoll instance until the socket is
+// readable, closed or past its read deadline (os.ErrDeadlineExceeded). It
+// may return early (a deadline changed): the caller reads and, on
+// errWouldBlock, waits again. errNoWatcher: the server cannot wait for it.
+func (c *fdConn) awaitReadable() error {
+	s := c.srv
+	if s == nil {
+		return errNoWatcher
+	}
+	k := &s.keptConns
+	k.mu.Lock() // before c.mu, as in watchKept
+	if !k.started && !k.off {
+		k.off = !s.startKept()
+	}
+	if k.off {
+		k.mu.Unlock()
+		return errNoWatcher
+	}
+	c.mu.Lock()
+	var err error
+	dl := c.rdl
+	switch {
+	case c.fd < 0:
+		err = net.ErrClosed
+	case c.f != nil:
+		err = errNoWatcher
+	case !dl.IsZero() && !time.Now().Before(dl):
+		err = os.ErrDeadlineExceeded
+	default:
+		if c.ready == nil {
+			c.ready = make(chan struct{}, 1)
+		}
+		ev := epollData(c.id)
+		if epollAdd(k.epfd, c.fd, &ev) != nil {
+			err = errNoWatcher
+		} else {
+			k.waiters[c.id] = c.ready
+		}
+	}
+	ready := c.ready
+	c.mu.Unlock()
+	k.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	var expired <-chan time.Time
+	if !dl.IsZero() {
+		t := time.NewTimer(time.Until(dl))
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case <-ready:
+	case <-expired:
+		err = os.ErrDeadlineExceeded
+	}
+	// Unless the watcher woke it, it is still listed.
+	k.mu.Lock()
+	delete(k.waiters, c.id)
+	k.mu.Unlock()
+	return err
 }
 
 // file returns the poller's file, making it first if need be; c.mu is held.
@@ -117,12 +204,19 @@ func (c *fdConn) writeNow(b []byte) (int, error) {
 	return done, nil
 }
 
-// Read reads as net.Conn's Read does, waiting in the poller when nothing
-// has arrived.
+// Read reads as net.Conn's Read does, waiting in the server's epoll
+// instance, or else in the poller, when nothing has arrived.
 func (c *fdConn) Read(b []byte) (int, error) {
-	n, err := c.readNow(b)
-	if err != errWouldBlock {
-		return n, err
+	for {
+		n, err := c.readNow(b)
+		if err != errWouldBlock {
+			return n, err
+		}
+		if err := c.awaitReadable(); err == errNoWatcher {
+			break
+		} else if err != nil {
+			return 0, err
+		}
 	}
 	f := c.polled()
 	if f == nil {
@@ -154,9 +248,12 @@ func (c *fdConn) Close() error {
 		return net.ErrClosed
 	case c.f != nil:
 		c.fd = -1
+		c.wake()
 		return c.f.Close()
 	}
 	c.fd = -1
+	c.wake()
+	// Closing it also takes it out of the server's epoll instance.
 	return os.NewSyscallError("close", rawClose(fd))
 }
 
@@ -204,6 +301,7 @@ func (c *fdConn) SetReadDeadline(t time.Time) error {
 	if c.f != nil {
 		return c.f.SetReadDeadline(t)
 	}
+	c.wake()
 	return nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ type inlineRig struct {
 	rc syscall.RawConn // the duplicate of l's socket accept waits on
 }
 
-func newInlineRig(t *testing.T) *inlineRig {
+func newInlineRig(t *testing.T, configure ...func(*Server)) *inlineRig {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -44,6 +46,9 @@ func newInlineRig(t *testing.T) *inlineRig {
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096)
 	}); err != nil || serr != nil {
 		t.Fatal(err, serr)
+	}
+	for _, f := range configure {
+		f(r.s)
 	}
 	r.s.init()
 	r.ol = &onceCloseListener{Listener: l}
@@ -204,8 +209,17 @@ func pollUntil(t *testing.T, cond func() bool, failure func() string) {
 // TestInlineRequestInPieces: a request of which only part has arrived
 // when the connection is accepted is finished by a goroutine, which reads
 // exactly what the length says is missing, as the C epmd does; one that
-// arrives whole and then more than it is dropped without reply.
+// arrives whole and then more than it is dropped without reply. The
+// goroutine waits for the rest in the server's epoll instance, so the
+// socket never goes to Go's poller; when the server has no such instance,
+// it waits in the poller, with the same outcome.
 func TestInlineRequestInPieces(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("watcher off %v", off), func(t *testing.T) { testInlineRequestInPieces(t, off) })
+	}
+}
+
+func testInlineRequestInPieces(t *testing.T, watcherOff bool) {
 	tests := []struct {
 		name   string
 		first  []byte // there when the connection is accepted
@@ -223,13 +237,14 @@ func TestInlineRequestInPieces(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newInlineRig(t)
+			r.s.keptConns.off = watcherOff
 			c := r.dial(t, 0)
 			if len(tt.first) > 0 {
 				if _, err := c.Write(tt.first); err != nil {
 					t.Fatal(err)
 				}
 			}
-			r.accept(t, len(tt.first))
+			sc := r.accept(t, len(tt.first))
 			if len(tt.rest) > 0 {
 				if _, err := c.Write(tt.rest); err != nil {
 					t.Fatal(err)
@@ -246,8 +261,73 @@ func TestInlineRequestInPieces(t *testing.T) {
 				t.Fatalf("reply % x, want % x", got, tt.reply)
 			}
 			waitOpenConns(t, r.s, 0)
+			fc := sc.nc.(*fdConn)
+			fc.mu.Lock()
+			polled := fc.f != nil
+			fc.mu.Unlock()
+			// Without the watcher the socket goes to the poller only if
+			// the goroutine had to wait: whether the rest came first is
+			// a race.
+			if polled && !watcherOff {
+				t.Error("socket handed to Go's poller, with the server's epoll instance there to wait in")
+			}
 		})
 	}
+}
+
+// TestInlineRequestTimesOutWaiting: a connection whose request stops
+// coming while it waits in the server's epoll instance is closed without
+// reply at the packet timeout, not before, and logged as the C epmd logs
+// it.
+func TestInlineRequestTimesOutWaiting(t *testing.T) {
+	var logs syncBuffer
+	r := newInlineRig(t, func(s *Server) {
+		s.PacketTimeout = 300 * time.Millisecond
+		s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: LevelDebug1}))
+	})
+	c := r.dial(t, 0)
+	if _, err := c.Write([]byte{0, 4, 'z'}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	sc := r.accept(t, 3)
+	got, err := io.ReadAll(c)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("reply % x, want none", got)
+	}
+	if took < r.s.PacketTimeout {
+		t.Fatalf("closed after %v, before the packet timeout of %v", took, r.s.PacketTimeout)
+	}
+	waitOpenConns(t, r.s, 0)
+	if fc := sc.nc.(*fdConn); fc.f != nil {
+		t.Error("socket handed to Go's poller while it waited")
+	}
+	want := fmt.Sprintf("msg=%q fd=%d\n", msgTimedOut, sc.FD)
+	if got := logs.String(); !strings.Contains(got, want) {
+		t.Errorf("log:\n%s\nwant a line ending %q", got, want)
+	}
+}
+
+// syncBuffer is a log destination a test reads after the server wrote.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestInlineRegistrationKept: a registration served inline is kept, and

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // keptConns watches registration connections with one epoll instance of
@@ -22,6 +23,10 @@ type keptConns struct {
 	ep      *os.File
 	epfd    int
 	conns   map[uint64]*Conn
+
+	// Connections whose request is still on its way wait in the same
+	// instance (fdConn.awaitReadable): the loop signals their channel.
+	waiters map[uint64]chan struct{}
 }
 
 // keptEvents are the events that end a registration connection. Each
@@ -58,7 +63,7 @@ func (s *Server) watchKept(c *Conn) bool {
 	ev := epollData(c.ID)
 	// Control holds the descriptor open: a connection closed meanwhile
 	// fails here instead of watching whatever reuses its number.
-	cerr := raw.Control(func(fd uintptr) { err = syscall.EpollCtl(k.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) })
+	cerr := raw.Control(func(fd uintptr) { err = epollAdd(k.epfd, int(fd), &ev) })
 	if cerr != nil || err != nil {
 		delete(k.conns, c.ID)
 		c.watched.Store(false)
@@ -98,6 +103,7 @@ func (s *Server) startKept() bool {
 	s.mu.Unlock()
 	k.ep, k.epfd, k.started = ep, epfd, true
 	k.conns = make(map[uint64]*Conn)
+	k.waiters = make(map[uint64]chan struct{})
 	go s.keptLoop(rc)
 	return true
 }
@@ -112,7 +118,7 @@ func (s *Server) keptLoop(rc syscall.RawConn) {
 		n := 0
 		var werr error
 		err := rc.Read(func(fd uintptr) bool {
-			n, werr = syscall.EpollWait(int(fd), evs[:], 0)
+			n, werr = epollWaitNow(int(fd), evs[:])
 			if errors.Is(werr, syscall.EINTR) {
 				n, werr = 0, nil
 			}
@@ -123,18 +129,30 @@ func (s *Server) keptLoop(rc syscall.RawConn) {
 			k.mu.Lock()
 			c := k.conns[id]
 			delete(k.conns, id)
+			ready := k.waiters[id]
+			delete(k.waiters, id)
 			k.mu.Unlock()
-			if c != nil {
-				go s.finishKept(c)
+			switch {
+			case c != nil:
+				if !s.endKeptNow(c) {
+					go s.finishKept(c)
+				}
+			case ready != nil:
+				signal(ready)
 			}
 		}
 		if err != nil || werr != nil {
 			k.mu.Lock()
 			k.off = true
-			// Whatever is still watched waits in a goroutine of its own.
+			// Whatever is still watched waits in a goroutine of its own,
+			// and whatever waits for a request, in the poller.
 			for id, c := range k.conns {
 				delete(k.conns, id)
 				go s.finishKept(c)
+			}
+			for id, ready := range k.waiters {
+				delete(k.waiters, id)
+				signal(ready)
 			}
 			_ = k.ep.Close() // already closed when stopKept ended the loop
 			k.mu.Unlock()
@@ -173,4 +191,43 @@ func (s *Server) stopKept() {
 		k.off = true
 		_ = k.ep.Close()
 	}
+}
+
+// signal sends on a channel with room for one signal, unless one is
+// already waiting there.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// The watcher's system calls never wait, so they go without the runtime's
+// entersyscall, as a connection's do (see rawIO).
+
+func epollCtl(epfd, op, fd int, ev *syscall.EpollEvent) error {
+	_, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// epollAdd adds fd to the instance, or re-arms it when it is there
+// already: a registration whose request once waited in it.
+func epollAdd(epfd, fd int, ev *syscall.EpollEvent) error {
+	err := epollCtl(epfd, syscall.EPOLL_CTL_ADD, fd, ev)
+	if err == syscall.EEXIST {
+		err = epollCtl(epfd, syscall.EPOLL_CTL_MOD, fd, ev)
+	}
+	return err
+}
+
+// epollWaitNow collects the events ready, without waiting.
+func epollWaitNow(epfd int, evs []syscall.EpollEvent) (int, error) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }

@@ -457,6 +457,7 @@ func (s *Server) acceptRaw(rc syscall.RawConn) (*Conn, error) {
 	}
 	fc := newFDConn(nfd, remote)
 	c := &Conn{ID: s.nextID.Add(1), s: s, nc: fc, FD: nfd, RemoteAddr: remote, raw: fdRaw{fc}}
+	fc.srv, fc.id = s, c.ID
 	if ra := remote.Addr(); s.Port == 0 || !IsLocalPeer(ra, netip.Addr{}) {
 		c.LocalAddr = fc.LocalAddr().(*net.TCPAddr).AddrPort()
 	}
@@ -689,13 +690,6 @@ func (s *Server) endKept(c *Conn) {
 	// buffer for its lifetime.
 	b := make([]byte, 1)
 	n, err := c.nc.Read(b)
-	if c.closed.Load() {
-		// Closed by the server (STOP, KILL, Close): already accounted for.
-		if c.release != nil {
-			c.release()
-		}
-		return
-	}
 	data := b[:n]
 	if n > 0 {
 		// Read all that arrived, as the C epmd's one large read does:
@@ -703,6 +697,42 @@ func (s *Server) endKept(c *Conn) {
 		buf := framePool.Get().(*[inbufSize]byte)
 		data = append(data, buf[:readArrived(c.nc, buf[:inbufSize-2])]...)
 		framePool.Put(buf)
+	}
+	s.keptEnded(c, data, err)
+}
+
+// endKeptNow ends, in the watcher's loop, a registration connection the
+// watcher saw something happen on, as the C epmd's select loop does, when
+// it is one of the accept loop's own (bare protocol, in-memory table: no
+// step that waits) and what happened can be read without waiting: its
+// registration, its close, its accounting. It reports false when it did
+// not: a goroutine ends it then (finishKept).
+func (s *Server) endKeptNow(c *Conn) bool {
+	fc, ok := c.nc.(*fdConn)
+	if !ok {
+		return false
+	}
+	buf := framePool.Get().(*[inbufSize]byte)
+	defer framePool.Put(buf)
+	// All that arrived, in the one read endKept makes in two.
+	n, err := fc.readNow(buf[:inbufSize-1])
+	if err == errWouldBlock {
+		return false
+	}
+	s.keptEnded(c, buf[:n], err)
+	s.endConn(c)
+	return true
+}
+
+// keptEnded ends a registration whose connection ended with data (what
+// arrived on it) and err (what reading it returned when nothing did).
+func (s *Server) keptEnded(c *Conn, data []byte, err error) {
+	if c.closed.Load() {
+		// Closed by the server (STOP, KILL, Close): already accounted for.
+		if c.release != nil {
+			c.release()
+		}
+		return
 	}
 	s.logKeptEnd(c, data, err)
 	if c.release != nil {
@@ -725,7 +755,7 @@ func readArrived(nc net.Conn, buf []byte) int {
 	}
 	n := 0
 	_ = raw.Read(func(fd uintptr) bool {
-		n, _ = syscall.Read(int(fd), buf)
+		n, _ = rawRead(int(fd), buf)
 		return true // done, even on EAGAIN: nothing more has arrived
 	})
 	return max(n, 0)

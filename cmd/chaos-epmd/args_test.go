@@ -92,6 +92,23 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
+func TestDefaultProcs(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  func(string) (string, bool)
+		want int
+	}{
+		{"unset", env(), 1},
+		{"GOMAXPROCS=4", env("GOMAXPROCS", "4"), 0},
+		{"GOMAXPROCS empty", env("GOMAXPROCS", ""), 0}, // set: the runtime's own rule applies
+		{"only GODEBUG", env("GODEBUG", "x=1"), 1},
+	} {
+		if got := defaultProcs(tt.env); got != tt.want {
+			t.Errorf("%s: defaultProcs = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestAtoi(t *testing.T) {
 	tests := []struct {
 		in   string
