@@ -55,16 +55,6 @@ func newFDConn(fd int, remote netip.AddrPort) *fdConn {
 	return &fdConn{fd: fd, raddr: net.TCPAddrFromAddrPort(remote)}
 }
 
-// wake makes a read waiting in awaitReadable look again; c.mu is held.
-func (c *fdConn) wake() {
-	if c.ready != nil {
-		select {
-		case c.ready <- struct{}{}:
-		default:
-		}
-	}
-}
-
 // awaitReadable waits in the server's epoll instance until the socket is
 // readable, closed or past its read deadline (os.ErrDeadlineExceeded). It
 // may return early (a deadline changed): the caller reads and, on
@@ -76,10 +66,7 @@ func (c *fdConn) awaitReadable() error {
 	}
 	k := &s.keptConns
 	k.mu.Lock() // before c.mu, as in watchKept
-	if !k.started && !k.off {
-		k.off = !s.startKept()
-	}
-	if k.off {
+	if !s.keptOn() {
 		k.mu.Unlock()
 		return errNoWatcher
 	}
@@ -243,16 +230,14 @@ func (c *fdConn) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fd := c.fd
-	switch {
-	case fd < 0:
+	if fd < 0 {
 		return net.ErrClosed
-	case c.f != nil:
-		c.fd = -1
-		c.wake()
-		return c.f.Close()
 	}
 	c.fd = -1
-	c.wake()
+	signal(c.ready) // a read waiting in awaitReadable looks again
+	if c.f != nil {
+		return c.f.Close()
+	}
 	// Closing it also takes it out of the server's epoll instance.
 	return os.NewSyscallError("close", rawClose(fd))
 }
@@ -301,7 +286,7 @@ func (c *fdConn) SetReadDeadline(t time.Time) error {
 	if c.f != nil {
 		return c.f.SetReadDeadline(t)
 	}
-	c.wake()
+	signal(c.ready) // a read waiting in awaitReadable looks again
 	return nil
 }
 

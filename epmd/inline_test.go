@@ -261,10 +261,7 @@ func testInlineRequestInPieces(t *testing.T, watcherOff bool) {
 				t.Fatalf("reply % x, want % x", got, tt.reply)
 			}
 			waitOpenConns(t, r.s, 0)
-			fc := sc.nc.(*fdConn)
-			fc.mu.Lock()
-			polled := fc.f != nil
-			fc.mu.Unlock()
+			polled := inPoller(sc)
 			// Without the watcher the socket goes to the poller only if
 			// the goroutine had to wait: whether the rest came first is
 			// a race.
@@ -303,13 +300,21 @@ func TestInlineRequestTimesOutWaiting(t *testing.T) {
 		t.Fatalf("closed after %v, before the packet timeout of %v", took, r.s.PacketTimeout)
 	}
 	waitOpenConns(t, r.s, 0)
-	if fc := sc.nc.(*fdConn); fc.f != nil {
+	if inPoller(sc) {
 		t.Error("socket handed to Go's poller while it waited")
 	}
 	want := fmt.Sprintf("msg=%q fd=%d\n", msgTimedOut, sc.FD)
 	if got := logs.String(); !strings.Contains(got, want) {
 		t.Errorf("log:\n%s\nwant a line ending %q", got, want)
 	}
+}
+
+// inPoller reports whether a connection's socket was handed to Go's poller.
+func inPoller(c *Conn) bool {
+	fc := c.nc.(*fdConn)
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.f != nil
 }
 
 // syncBuffer is a log destination a test reads after the server wrote.

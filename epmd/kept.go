@@ -52,10 +52,7 @@ func (s *Server) watchKept(c *Conn) bool {
 	k := &s.keptConns
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !k.started && !k.off {
-		k.off = !s.startKept()
-	}
-	if k.off {
+	if !s.keptOn() {
 		return false
 	}
 	c.watched.Store(true)
@@ -70,6 +67,16 @@ func (s *Server) watchKept(c *Conn) bool {
 		return false
 	}
 	return true
+}
+
+// keptOn reports whether the watcher runs, starting it first if it never
+// did; k.mu is held.
+func (s *Server) keptOn() bool {
+	k := &s.keptConns
+	if !k.started && !k.off {
+		k.off = !s.startKept()
+	}
+	return !k.off
 }
 
 // startKept creates the epoll instance and starts its loop; k.mu is held.
@@ -194,7 +201,7 @@ func (s *Server) stopKept() {
 }
 
 // signal sends on a channel with room for one signal, unless one is
-// already waiting there.
+// already waiting there; on a nil channel it does nothing.
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
