@@ -18,19 +18,17 @@ import (
 // call would have to wait.
 var errWouldBlock = errors.New("epmd: would block")
 
-// errNoWatcher is what awaitReadable returns when the server's epoll
-// instance cannot wait for the connection: the caller waits in the poller.
-var errNoWatcher = errors.New("epmd: no epoll watcher")
-
 // fdConn is a connection the server accepted with accept4 itself: a
 // non-blocking socket driven with plain system calls. A request whose
 // bytes came with the connection is then served with accept4, read, write
 // and close alone: no getsockname, no TCP_NODELAY, no poller registration,
-// no goroutine. A read that must wait waits in the server's own epoll
-// instance (the one that watches registrations), so that the whole of a
-// request's service still goes without the runtime's system-call path
-// (see rawIO); a write that must wait, or a read when the server has no
-// such instance, hands the socket to Go's poller as an *os.File, for good.
+// no goroutine. A request that comes later waits in the server's own epoll
+// instance (the one that watches registrations), whose loop reads and
+// serves it (Server.awaitRequest), so that the whole of a request's
+// service still goes without the runtime's system-call path (see rawIO).
+// A Read or Write that must wait, which happens only when the server has
+// no such instance or the socket does not take a whole reply at once,
+// hands the socket to Go's poller as an *os.File, for good.
 //
 // The mutex keeps Close from closing the descriptor while a system call
 // uses its number (which another connection could otherwise reuse); once
@@ -40,79 +38,8 @@ type fdConn struct {
 	fd       int      // -1 once closed
 	f        *os.File // the poller's, once a call had to wait; owns fd
 	rdl, wdl time.Time
-	raddr    *net.TCPAddr
+	raddr    netip.AddrPort
 	laddr    *net.TCPAddr // from getsockname, when first asked for
-
-	// The server whose epoll instance a read waits in (nil: the poller),
-	// the connection's ID there, and the channel it signals on; Close and
-	// SetReadDeadline signal it too, so that a waiting read looks again.
-	srv   *Server
-	id    uint64
-	ready chan struct{}
-}
-
-func newFDConn(fd int, remote netip.AddrPort) *fdConn {
-	return &fdConn{fd: fd, raddr: net.TCPAddrFromAddrPort(remote)}
-}
-
-// awaitReadable waits in the server's epoll instance until the socket is
-// readable, closed or past its read deadline (os.ErrDeadlineExceeded). It
-// may return early (a deadline changed): the caller reads and, on
-// errWouldBlock, waits again. errNoWatcher: the server cannot wait for it.
-func (c *fdConn) awaitReadable() error {
-	s := c.srv
-	if s == nil {
-		return errNoWatcher
-	}
-	k := &s.keptConns
-	k.mu.Lock() // before c.mu, as in watchKept
-	if !s.keptOn() {
-		k.mu.Unlock()
-		return errNoWatcher
-	}
-	c.mu.Lock()
-	var err error
-	dl := c.rdl
-	switch {
-	case c.fd < 0:
-		err = net.ErrClosed
-	case c.f != nil:
-		err = errNoWatcher
-	case !dl.IsZero() && !time.Now().Before(dl):
-		err = os.ErrDeadlineExceeded
-	default:
-		if c.ready == nil {
-			c.ready = make(chan struct{}, 1)
-		}
-		ev := epollData(c.id)
-		if epollAdd(k.epfd, c.fd, &ev) != nil {
-			err = errNoWatcher
-		} else {
-			k.waiters[c.id] = c.ready
-		}
-	}
-	ready := c.ready
-	c.mu.Unlock()
-	k.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	var expired <-chan time.Time
-	if !dl.IsZero() {
-		t := time.NewTimer(time.Until(dl))
-		defer t.Stop()
-		expired = t.C
-	}
-	select {
-	case <-ready:
-	case <-expired:
-		err = os.ErrDeadlineExceeded
-	}
-	// Unless the watcher woke it, it is still listed.
-	k.mu.Lock()
-	delete(k.waiters, c.id)
-	k.mu.Unlock()
-	return err
 }
 
 // file returns the poller's file, making it first if need be; c.mu is held.
@@ -191,19 +118,12 @@ func (c *fdConn) writeNow(b []byte) (int, error) {
 	return done, nil
 }
 
-// Read reads as net.Conn's Read does, waiting in the server's epoll
-// instance, or else in the poller, when nothing has arrived.
+// Read reads as net.Conn's Read does, waiting in the poller when nothing
+// has arrived.
 func (c *fdConn) Read(b []byte) (int, error) {
-	for {
-		n, err := c.readNow(b)
-		if err != errWouldBlock {
-			return n, err
-		}
-		if err := c.awaitReadable(); err == errNoWatcher {
-			break
-		} else if err != nil {
-			return 0, err
-		}
+	n, err := c.readNow(b)
+	if err != errWouldBlock {
+		return n, err
 	}
 	f := c.polled()
 	if f == nil {
@@ -234,7 +154,6 @@ func (c *fdConn) Close() error {
 		return net.ErrClosed
 	}
 	c.fd = -1
-	signal(c.ready) // a read waiting in awaitReadable looks again
 	if c.f != nil {
 		return c.f.Close()
 	}
@@ -249,7 +168,7 @@ func (c *fdConn) setLinger0() {
 	})
 }
 
-func (c *fdConn) RemoteAddr() net.Addr { return c.raddr }
+func (c *fdConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }
 
 func (c *fdConn) LocalAddr() net.Addr {
 	c.mu.Lock()
@@ -286,7 +205,6 @@ func (c *fdConn) SetReadDeadline(t time.Time) error {
 	if c.f != nil {
 		return c.f.SetReadDeadline(t)
 	}
-	signal(c.ready) // a read waiting in awaitReadable looks again
 	return nil
 }
 
@@ -318,6 +236,20 @@ func (c *fdConn) control(fn func(fd int)) error {
 	}
 	fn(c.fd)
 	return nil
+}
+
+// epollAdd adds the socket to an epoll instance, or re-arms it there,
+// while it cannot be closed; never once it is the poller's.
+func (c *fdConn) epollAdd(epfd int, ev *syscall.EpollEvent) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.fd < 0:
+		return net.ErrClosed
+	case c.f != nil:
+		return errWouldBlock
+	}
+	return epollAdd(epfd, c.fd, ev)
 }
 
 // SyscallConn gives the descriptor to the server's registration watcher

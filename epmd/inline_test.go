@@ -24,7 +24,7 @@ type inlineRig struct {
 	s  *Server
 	l  *net.TCPListener
 	ol *onceCloseListener
-	rc syscall.RawConn // the duplicate of l's socket accept waits on
+	a  *rawAcceptor // on the duplicate of l's socket accept waits on
 }
 
 func newInlineRig(t *testing.T, configure ...func(*Server)) *inlineRig {
@@ -56,9 +56,11 @@ func newInlineRig(t *testing.T, configure ...func(*Server)) *inlineRig {
 		_ = r.ol.Close()
 		_ = r.s.Close()
 	})
-	if r.rc = r.s.inlineListener(r.l, r.ol); r.rc == nil {
+	rc := r.s.inlineListener(r.l, r.ol)
+	if rc == nil {
 		t.Fatal("inlineListener: nil for a bare server on a TCP listener")
 	}
+	r.a = newRawAcceptor(rc)
 	return r
 }
 
@@ -68,7 +70,7 @@ func newInlineRig(t *testing.T, configure ...func(*Server)) *inlineRig {
 // on the peer.
 func (r *inlineRig) accept(t *testing.T, arrived int) *Conn {
 	t.Helper()
-	c, err := r.s.acceptRaw(r.rc)
+	c, err := r.s.acceptRaw(r.a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +226,7 @@ func testInlineRequestInPieces(t *testing.T, watcherOff bool) {
 		name   string
 		first  []byte // there when the connection is accepted
 		rest   []byte // sent after serveInline returned
+		then   []byte // sent after the server read rest
 		reply  []byte // what the client reads to the close
 		closed bool   // the server closed the connection without reply
 	}{
@@ -231,6 +234,7 @@ func testInlineRequestInPieces(t *testing.T, watcherOff bool) {
 		{name: "one byte", first: []byte{0}, rest: []byte{1, 'n'}, reply: []byte{0, 0, 0x11, 0x11}},
 		{name: "port please, name cut", first: []byte{0, 4, 'z', 'a'}, rest: []byte("bc"), reply: []byte{'w', 1}},
 		{name: "nothing", first: nil, rest: []byte{0, 1, 'n'}, reply: []byte{0, 0, 0x11, 0x11}},
+		{name: "three pieces", first: []byte{0}, rest: []byte{4, 'z'}, then: []byte("abc"), reply: []byte{'w', 1}},
 		{name: "surplus at once", first: []byte{0, 1, 'n', 'x'}, closed: true},
 		{name: "bad length", first: []byte{0, 0}, closed: true},
 	}
@@ -247,6 +251,15 @@ func testInlineRequestInPieces(t *testing.T, watcherOff bool) {
 			sc := r.accept(t, len(tt.first))
 			if len(tt.rest) > 0 {
 				if _, err := c.Write(tt.rest); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(tt.then) > 0 {
+				// The server read rest and waits again.
+				pollUntil(t, func() bool { return queued(t, sc.FD) == 0 }, func() string {
+					return fmt.Sprintf("%d bytes unread", queued(t, sc.FD))
+				})
+				if _, err := c.Write(tt.then); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -387,9 +400,8 @@ func TestInlineRegistrationKept(t *testing.T) {
 // closed descriptor.
 func TestFDConn(t *testing.T) {
 	r := newInlineRig(t)
-	rc := r.s.inlineListener(r.l, r.ol)
 	peer := r.dial(t, 4096)
-	c, err := r.s.acceptRaw(rc)
+	c, err := r.s.acceptRaw(r.a)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package epmd
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -14,8 +16,8 @@ import (
 // no goroutine stack (4–8 KiB each, most of a registration's memory).
 // The epoll instance is itself waited on through Go's poller, so it holds
 // no thread either. When anything happens on a connection (data, EOF,
-// error), or the server closes it, a goroutine ends it as a waiting one
-// would have.
+// error), the loop ends it, or a goroutine does when that could wait;
+// when the server closes it, a goroutine ends it.
 type keptConns struct {
 	mu      sync.Mutex
 	started bool // the epoll instance and its loop exist
@@ -25,8 +27,20 @@ type keptConns struct {
 	conns   map[uint64]*Conn
 
 	// Connections whose request is still on its way wait in the same
-	// instance (fdConn.awaitReadable): the loop signals their channel.
-	waiters map[uint64]chan struct{}
+	// instance (awaitRequest): the loop reads and serves them.
+	pending map[uint64]*pendingReq
+}
+
+// pendingReq is an accepted connection whose request has not all arrived:
+// what came of it so far, and the timer of its packet timeout.
+type pendingReq struct {
+	c   *Conn
+	w   *connWriter
+	buf *[inbufSize]byte
+	got int
+	t   *time.Timer
+	due time.Time // when t closes it, unless it was re-armed since
+	ev  syscall.EpollEvent
 }
 
 // keptEvents are the events that end a registration connection. Each
@@ -110,7 +124,7 @@ func (s *Server) startKept() bool {
 	s.mu.Unlock()
 	k.ep, k.epfd, k.started = ep, epfd, true
 	k.conns = make(map[uint64]*Conn)
-	k.waiters = make(map[uint64]chan struct{})
+	k.pending = make(map[uint64]*pendingReq)
 	go s.keptLoop(rc)
 	return true
 }
@@ -121,51 +135,127 @@ func (s *Server) keptLoop(rc syscall.RawConn) {
 	defer s.wg.Done()
 	k := &s.keptConns
 	var evs [64]syscall.EpollEvent
+	var n int
+	var werr error
+	collect := func(fd uintptr) bool { // made once: the loop allocates nothing
+		n, werr = epollWaitNow(int(fd), evs[:])
+		if errors.Is(werr, syscall.EINTR) {
+			n, werr = 0, nil
+		}
+		return n > 0 || werr != nil
+	}
 	for {
-		n := 0
-		var werr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, werr = epollWaitNow(int(fd), evs[:])
-			if errors.Is(werr, syscall.EINTR) {
-				n, werr = 0, nil
-			}
-			return n > 0 || werr != nil
-		})
+		n, werr = 0, nil
+		err := rc.Read(collect)
 		for i := range max(n, 0) {
 			id := epollID(&evs[i])
 			k.mu.Lock()
 			c := k.conns[id]
 			delete(k.conns, id)
-			ready := k.waiters[id]
-			delete(k.waiters, id)
+			p := k.pending[id]
+			delete(k.pending, id)
 			k.mu.Unlock()
 			switch {
 			case c != nil:
 				if !s.endKeptNow(c) {
 					go s.finishKept(c)
 				}
-			case ready != nil:
-				signal(ready)
+			case p != nil:
+				s.serveArrived(p)
 			}
 		}
 		if err != nil || werr != nil {
 			k.mu.Lock()
 			k.off = true
-			// Whatever is still watched waits in a goroutine of its own,
-			// and whatever waits for a request, in the poller.
+			// Whatever is still watched or waits for its request waits
+			// in a goroutine of its own.
 			for id, c := range k.conns {
 				delete(k.conns, id)
 				go s.finishKept(c)
 			}
-			for id, ready := range k.waiters {
-				delete(k.waiters, id)
-				signal(ready)
+			for id, p := range k.pending {
+				delete(k.pending, id)
+				s.serveLater(p)
 			}
 			_ = k.ep.Close() // already closed when stopKept ended the loop
 			k.mu.Unlock()
 			return
 		}
 	}
+}
+
+// awaitRequest hands an accepted connection whose request has not all
+// arrived to the watcher, which reads the rest when it comes and serves
+// it in its loop (serveArrived), as the C epmd's select loop does; the
+// packet timeout, counted from the last read as there, closes it without
+// reply. It reports false when the watcher did not take it: the caller
+// waits for the rest itself (serveLater).
+func (s *Server) awaitRequest(p *pendingReq) bool {
+	k := &s.keptConns
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !s.keptOn() {
+		return false
+	}
+	id := p.c.ID
+	p.ev = epollData(id)
+	if p.c.nc.(*fdConn).epollAdd(k.epfd, &p.ev) != nil {
+		return false
+	}
+	k.pending[id] = p
+	d := closeAfter(s.packetTimeout(p.c))
+	p.due = time.Now().Add(d)
+	if p.t == nil {
+		p.t = time.AfterFunc(d, func() { s.requestTimedOut(id) })
+	} else {
+		p.t.Reset(d)
+	}
+	return true
+}
+
+// serveArrived reads, in the watcher's loop, what arrived of a pending
+// request, and serves it when it is whole; the bare protocol over the
+// in-memory table, as on the accept loop, never waits.
+func (s *Server) serveArrived(p *pendingReq) {
+	body, res := s.readFrame(p.c, p.buf[:], &p.got, true)
+	if res == frameLater {
+		if !s.awaitRequest(p) {
+			s.serveLater(p)
+		}
+		return
+	}
+	p.t.Stop()
+	s.serveBody(p.c, p.w, p.buf, body, res)
+}
+
+// serveLater has a goroutine of its own wait for the rest of a pending
+// request and serve it.
+func (s *Server) serveLater(p *pendingReq) {
+	if p.t != nil {
+		p.t.Stop()
+	}
+	p.w.now = false
+	go s.serveFrame(p.c, p.w, p.buf, p.got)
+}
+
+// requestTimedOut closes a connection whose request did not all arrive
+// within the packet timeout, unless the watcher took it first or armed it
+// again.
+func (s *Server) requestTimedOut(id uint64) {
+	k := &s.keptConns
+	k.mu.Lock()
+	p := k.pending[id]
+	// A timer that fired while the loop re-armed it (more arrived just
+	// before the timeout) leaves it waiting: it fires again at the new due.
+	if p == nil || time.Now().Before(p.due) {
+		k.mu.Unlock()
+		return
+	}
+	delete(k.pending, id)
+	k.mu.Unlock()
+	s.log1(msgTimedOut, slog.Int("fd", p.c.FD))
+	framePool.Put(p.buf)
+	s.endConn(p.c)
 }
 
 // unwatchKept ends a watched connection that was closed from outside
@@ -197,15 +287,6 @@ func (s *Server) stopKept() {
 	if k.started && !k.off {
 		k.off = true
 		_ = k.ep.Close()
-	}
-}
-
-// signal sends on a channel with room for one signal, unless one is
-// already waiting there; on a nil channel it does nothing.
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
 	}
 }
 

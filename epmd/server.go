@@ -333,7 +333,8 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	serve := func(c *Conn) { go s.serveConn(c) }
 	if raw != nil {
-		accept = func() (*Conn, error) { return s.acceptRaw(raw) }
+		a := newRawAcceptor(raw)
+		accept = func() (*Conn, error) { return s.acceptRaw(a) }
 		serve = s.serveInline
 	}
 	var backoff time.Duration
@@ -433,31 +434,51 @@ func (s *Server) inlineListener(l net.Listener, ol *onceCloseListener) syscall.R
 	return rc
 }
 
-// acceptRaw accepts a connection with accept4 on the listening socket,
-// waiting for one in Go's poller. The peer's address comes with it; the
-// socket's own is asked for (getsockname) only when the locality rule or
-// the reported port needs it.
-func (s *Server) acceptRaw(rc syscall.RawConn) (*Conn, error) {
-	var nfd int
-	var remote netip.AddrPort
-	var aerr error
-	err := rc.Read(func(fd uintptr) bool {
+// rawAcceptor accepts connections with accept4 on a listening socket,
+// waiting for one in Go's poller. It is made once per accept loop: what
+// one call to accept returns lives in it, not in a closure of each call.
+type rawAcceptor struct {
+	rc     syscall.RawConn
+	try    func(fd uintptr) bool // accept4 until it takes one or must wait
+	nfd    int
+	remote netip.AddrPort
+	err    error
+}
+
+func newRawAcceptor(rc syscall.RawConn) *rawAcceptor {
+	a := &rawAcceptor{rc: rc}
+	a.try = func(fd uintptr) bool {
 		for {
-			nfd, remote, aerr = rawAccept4(int(fd))
-			if aerr != syscall.EINTR && aerr != syscall.ECONNABORTED {
-				return aerr != syscall.EAGAIN
+			a.nfd, a.remote, a.err = rawAccept4(int(fd))
+			if a.err != syscall.EINTR && a.err != syscall.ECONNABORTED {
+				return a.err != syscall.EAGAIN
 			}
 		}
-	})
-	if err == nil && aerr != nil {
-		err = os.NewSyscallError("accept4", aerr)
+	}
+	return a
+}
+
+// fdConns is a Conn and its fdConn in one allocation.
+type fdConns struct {
+	c  Conn
+	fc fdConn
+}
+
+// acceptRaw accepts a connection through a. The peer's address comes with
+// it; the socket's own is asked for (getsockname) only when the locality
+// rule or the reported port needs it.
+func (s *Server) acceptRaw(a *rawAcceptor) (*Conn, error) {
+	err := a.rc.Read(a.try)
+	if err == nil && a.err != nil {
+		err = os.NewSyscallError("accept4", a.err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	fc := newFDConn(nfd, remote)
-	c := &Conn{ID: s.nextID.Add(1), s: s, nc: fc, FD: nfd, RemoteAddr: remote, raw: fdRaw{fc}}
-	fc.srv, fc.id = s, c.ID
+	nfd, remote := a.nfd, a.remote
+	both := &fdConns{fc: fdConn{fd: nfd, raddr: remote}}
+	fc, c := &both.fc, &both.c
+	c.ID, c.s, c.nc, c.FD, c.RemoteAddr, c.raw = s.nextID.Add(1), s, fc, nfd, remote, fdRaw{fc}
 	if ra := remote.Addr(); s.Port == 0 || !IsLocalPeer(ra, netip.Addr{}) {
 		c.LocalAddr = fc.LocalAddr().(*net.TCPAddr).AddrPort()
 	}
@@ -594,9 +615,10 @@ func (s *Server) serveConn(c *Conn) {
 
 // serveInline serves a connection in the accept loop, as the C epmd's one
 // thread does, when its request has arrived with it: accept4, read, write,
-// close. When it has not, or not whole, a goroutine waits for the rest;
-// when the socket does not take the whole reply at once, a goroutine sends
-// what is left. Nothing here waits.
+// close. When it has not, or not whole, the server's epoll watcher waits
+// for the rest and serves it (awaitRequest); when the socket does not take
+// the whole reply at once, a goroutine sends what is left. Nothing here
+// waits.
 func (s *Server) serveInline(c *Conn) {
 	s.logConnOpen(c)
 	w := &connWriter{s: s, c: c, now: true}
@@ -604,8 +626,10 @@ func (s *Server) serveInline(c *Conn) {
 	got := 0
 	body, res := s.readFrame(c, buf[:], &got, true)
 	if res == frameLater {
-		w.now = false
-		go s.serveFrame(c, w, buf, got)
+		p := &pendingReq{c: c, w: w, buf: buf, got: got}
+		if !s.awaitRequest(p) {
+			s.serveLater(p)
+		}
 		return
 	}
 	s.serveBody(c, w, buf, body, res)
@@ -795,14 +819,7 @@ func (s *Server) readFrame(c *Conn, buf []byte, got *int, now bool) ([]byte, fra
 				return nil, frameLater
 			}
 		} else {
-			timeout := time.Duration(c.packetTimeout.Load())
-			if timeout == 0 {
-				timeout = s.PacketTimeout
-			}
-			if timeout == 0 {
-				timeout = DefaultPacketTimeout
-			}
-			_ = c.nc.SetReadDeadline(time.Now().Add(closeAfter(timeout)))
+			_ = c.nc.SetReadDeadline(time.Now().Add(closeAfter(s.packetTimeout(c))))
 			n, err = c.nc.Read(buf[*got:limit])
 		}
 		if n > 0 && s.logLevels[2] {
@@ -835,6 +852,17 @@ func (s *Server) readFrame(c *Conn, buf []byte, got *int, now bool) ([]byte, fra
 			}
 		}
 	}
+}
+
+// packetTimeout is how long c may stay idle while its request is read.
+func (s *Server) packetTimeout(c *Conn) time.Duration {
+	if d := time.Duration(c.packetTimeout.Load()); d != 0 {
+		return d
+	}
+	if s.PacketTimeout != 0 {
+		return s.PacketTimeout
+	}
+	return DefaultPacketTimeout
 }
 
 // decode applies the locality and relaxed-command rules and parses the
