@@ -209,12 +209,13 @@ func pollUntil(t *testing.T, cond func() bool, failure func() string) {
 }
 
 // TestInlineRequestInPieces: a request of which only part has arrived
-// when the connection is accepted is finished by a goroutine, which reads
-// exactly what the length says is missing, as the C epmd does; one that
-// arrives whole and then more than it is dropped without reply. The
-// goroutine waits for the rest in the server's epoll instance, so the
-// socket never goes to Go's poller; when the server has no such instance,
-// it waits in the poller, with the same outcome.
+// when the connection is accepted is finished later, reading exactly what
+// the length says is missing, as the C epmd does; one that arrives whole
+// and then more than it is dropped without reply. The rest is waited for
+// in the server's epoll instance and read by its loop, again when it comes
+// in more than one piece, so the socket never goes to Go's poller; when
+// the server has no such instance, a goroutine waits in the poller, with
+// the same outcome.
 func TestInlineRequestInPieces(t *testing.T) {
 	for _, off := range []bool{false, true} {
 		t.Run(fmt.Sprintf("watcher off %v", off), func(t *testing.T) { testInlineRequestInPieces(t, off) })
