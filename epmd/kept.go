@@ -188,9 +188,18 @@ func (s *Server) keptLoop(rc syscall.RawConn) {
 // arrived to the watcher, which reads the rest when it comes and serves
 // it in its loop (serveArrived), as the C epmd's select loop does; the
 // packet timeout, counted from the last read as there, closes it without
-// reply. It reports false when the watcher did not take it: the caller
-// waits for the rest itself (serveLater).
-func (s *Server) awaitRequest(p *pendingReq) bool {
+// reply. When the watcher cannot take it, a goroutine waits for the rest
+// (serveLater).
+func (s *Server) awaitRequest(p *pendingReq) {
+	if !s.armPending(p) {
+		s.serveLater(p)
+	}
+}
+
+// armPending adds, or re-arms, a pending request's socket in the watcher's
+// epoll instance and (re)starts its packet timeout; it reports false when
+// the watcher is off or the socket cannot wait there.
+func (s *Server) armPending(p *pendingReq) bool {
 	k := &s.keptConns
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -219,9 +228,7 @@ func (s *Server) awaitRequest(p *pendingReq) bool {
 func (s *Server) serveArrived(p *pendingReq) {
 	body, res := s.readFrame(p.c, p.buf[:], &p.got, true)
 	if res == frameLater {
-		if !s.awaitRequest(p) {
-			s.serveLater(p)
-		}
+		s.awaitRequest(p)
 		return
 	}
 	p.t.Stop()

@@ -626,10 +626,7 @@ func (s *Server) serveInline(c *Conn) {
 	got := 0
 	body, res := s.readFrame(c, buf[:], &got, true)
 	if res == frameLater {
-		p := &pendingReq{c: c, w: w, buf: buf, got: got}
-		if !s.awaitRequest(p) {
-			s.serveLater(p)
-		}
+		s.awaitRequest(&pendingReq{c: c, w: w, buf: buf, got: got})
 		return
 	}
 	s.serveBody(c, w, buf, body, res)
