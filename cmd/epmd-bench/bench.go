@@ -25,11 +25,13 @@ type sample struct {
 	perSec     float64
 	p50, p99   time.Duration
 	p999       time.Duration
-	rss        int64   // after the phase, bytes
-	serverCPU  float64 // CPU time of the target per wall time (1 = one core)
-	loadCPU    float64 // CPU time of the worker processes per wall time
-	nodesHeld  int     // register: nodes NAMES listed afterwards
-	rssPerNode int64   // register, first round: RSS growth per node, bytes
+	rss        int64         // after the phase, bytes
+	serverCPU  float64       // CPU time of the target per wall time (1 = one core)
+	loadCPU    float64       // CPU time of the worker processes per wall time
+	cpuPerReq  time.Duration // CPU time of the target per request served
+	steal      float64       // the machine's CPU time the hypervisor stole, fraction
+	nodesHeld  int           // register: nodes NAMES listed afterwards
+	rssPerNode int64         // register, first round: RSS growth per node, bytes
 }
 
 // phaseFresh is the warm-up registration on a fresh daemon, reported
@@ -154,8 +156,8 @@ func benchMain(c *config) error {
 }
 
 func (s sample) String() string {
-	str := fmt.Sprintf("%8.0f/s  p50 %v  p99 %v  p99.9 %v  n=%d  rss %.1f MiB  cpu server %.2f load %.2f",
-		s.perSec, s.p50, s.p99, s.p999, s.n, float64(s.rss)/(1<<20), s.serverCPU, s.loadCPU)
+	str := fmt.Sprintf("%8.0f/s  p50 %v  p99 %v  p99.9 %v  n=%d  rss %.1f MiB  cpu server %.2f (%.1f µs/req) load %.2f  stolen %.1f %%",
+		s.perSec, s.p50, s.p99, s.p999, s.n, float64(s.rss)/(1<<20), s.serverCPU, float64(s.cpuPerReq)/1e3, s.loadCPU, 100*s.steal)
 	if s.errors > 0 {
 		str += fmt.Sprintf("  ERRORS %d (first: %s)", s.errors, s.firstErr)
 	}
@@ -171,7 +173,7 @@ func runPhase(ws []*worker, t *target, phase string, c *config, round int) (samp
 	}[phase]
 	wc, wn := stats.Split(count, c.clients, len(ws))
 	startAt := time.Now().Add(50 * time.Millisecond)
-	cpu0, load0 := cpuTime(t.pid()), workersCPU(ws)
+	cpu0, load0, host0 := cpuTime(t.pid()), workersCPU(ws), readHostCPU()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -210,10 +212,15 @@ func runPhase(ws []*worker, t *target, phase string, c *config, round int) (samp
 		errors: all.Errors, firstErr: all.FirstErr, elapsed: all.Elapsed}
 	if wall := time.Since(startAt); wall > 0 {
 		if t.pid() != 0 {
-			s.serverCPU = float64(cpuTime(t.pid())-cpu0) / float64(wall)
+			cpu := cpuTime(t.pid()) - cpu0
+			s.serverCPU = float64(cpu) / float64(wall)
+			if s.n > 0 {
+				s.cpuPerReq = cpu / time.Duration(s.n)
+			}
 		}
 		s.loadCPU = float64(workersCPU(ws)-load0) / float64(wall)
 	}
+	s.steal = readHostCPU().stealSince(host0)
 	s.rss = t.rss()
 	if phase == phaseRegister {
 		n, err := readNames(t.addr)
@@ -304,6 +311,8 @@ var phaseTitles = map[string]string{
 func report(w io.Writer, targets, refs []string, phases []string, results map[string]map[string][]sample) {
 	ms := func(v float64) string { return strconv.FormatFloat(v/1e6, 'f', 2, 64) + " ms" }
 	rate := func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "/s" }
+	us := func(v float64) string { return strconv.FormatFloat(v/1e3, 'f', 1, 64) + " µs" }
+	pct := func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + " %" }
 	mib := func(v float64) string { return strconv.FormatFloat(v/(1<<20), 'f', 1, 64) + " MiB" }
 	plain := func(prec int) func(float64) string {
 		return func(v float64) string { return strconv.FormatFloat(v, 'f', prec, 64) }
@@ -361,7 +370,9 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 		line(ph, figure{"  p99.9", func(s sample) float64 { return float64(s.p999) }, ms})
 		line(ph, figure{"  errors", func(s sample) float64 { return float64(s.errors) }, plain(0)})
 		line(ph, figure{"  server CPU (cores)", func(s sample) float64 { return s.serverCPU }, plain(2)})
+		line(ph, figure{"  server CPU per request", func(s sample) float64 { return float64(s.cpuPerReq) }, us})
 		line(ph, figure{"  load CPU (cores)", func(s sample) float64 { return s.loadCPU }, plain(2)})
+		line(ph, figure{"  host CPU stolen", func(s sample) float64 { return s.steal }, pct})
 		if ph == phaseRegister || ph == phaseFresh {
 			line(ph, figure{"  nodes held", func(s sample) float64 { return float64(s.nodesHeld) }, plain(0)})
 			line(ph, figure{"  RSS with the nodes", func(s sample) float64 { return float64(s.rss) }, mib})
@@ -388,30 +399,6 @@ func memoryReport(w io.Writer, targets []string, results map[string]map[string][
 			t, float64(rssBase[t])/(1<<20), float64(rs[0].rss)/(1<<20), rs[0].nodesHeld,
 			rs[0].rssPerNode, rs[0].elapsed.Round(time.Millisecond))
 	}
-}
-
-// cpuTime is the user and system CPU time of a process so far, from
-// /proc/PID/stat (clock ticks of 10 ms).
-func cpuTime(pid int) time.Duration {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name, field 2, is in parentheses and may hold spaces.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func workersCPU(ws []*worker) time.Duration {

@@ -13,6 +13,14 @@
 // its ratio to each -ref target (the C epmd, and a ceiling such as
 // nullepmd, a minimal single-threaded server).
 //
+// Beside rates, latencies and memory, each phase reports the target's
+// CPU time per request (its threads' run times summed, from
+// /proc/PID/task/*/schedstat, for a target it started) and the share of
+// the machine's CPU the hypervisor stole meanwhile (/proc/stat). On a
+// virtual machine that share moves from second to second: a phase run
+// while it was high is slower for it, whichever target it measured,
+// while the CPU per request moves much less.
+//
 //	epmd-bench -target 'C=epmd -port 14369 -relaxed_command_check' \
 //	           -target 'null=nullepmd -port 14371' \
 //	           -target 'chaos=bin/chaos-epmd -port 14370 -relaxed_command_check' \

@@ -120,6 +120,20 @@ func TestRunAgainstServers(t *testing.T) {
 	if len(held) != 2 || strings.Join(held[0], " ") != "40 40 1.00×" || strings.Join(held[1], " ") != "40 40 1.00×" {
 		t.Fatalf("nodes held rows %q, want 40 40 1.00× twice\n%s", held, out)
 	}
+	// The targets run in this process (pid unknown): no CPU per request.
+	if got := fields("server CPU per request"); len(got) != 5 || strings.Join(got[0], " ") != "0.0 µs 0.0 µs -" {
+		t.Fatalf("server CPU per request rows %q, want 5 of 0.0 µs 0.0 µs -\n%s", got, out)
+	}
+	stolen := regexp.MustCompile(`^[0-9]+\.[0-9] % [0-9]+\.[0-9] % ([0-9]+\.[0-9]{2}×|-)$`)
+	if got := fields("host CPU stolen"); len(got) != 5 {
+		t.Fatalf("%d host CPU stolen rows, want 5\n%s", len(got), out)
+	} else {
+		for _, r := range got {
+			if !stolen.MatchString(strings.Join(r, " ")) {
+				t.Fatalf("host CPU stolen row %q\n%s", r, out)
+			}
+		}
+	}
 	rate := regexp.MustCompile(`^[0-9]+/s [0-9]+/s [0-9]+\.[0-9]{2}×$`)
 	for _, label := range []string{"nodes/s", "req/s", "cycles/s"} {
 		for _, r := range fields(label) {
