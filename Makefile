@@ -118,7 +118,7 @@ clean: fixtures-clean
 	rm -rf bin build
 
 ## --- Erlang fixtures (erlangfixtures/): Docker engine + offline OTP images ---
-.PHONY: fixtures image fixtures-check fixtures-clean
+.PHONY: fixtures image fixtures-check fixtures-clean fixtures-prune fixtures-purge
 
 ## fixtures: install/start a Docker engine when none answers (root, Debian), then
 ## build the images offline when missing (seconds when present): OTP 25, 27 and
@@ -141,6 +141,18 @@ fixtures-check:
 ## fixtures-clean: remove every fixture container and network (labelled org.chaos-epmd.fixture=1)
 fixtures-clean:
 	$(GO) run ./erlangfixtures/cmd/erlfix clean
+
+## fixtures-prune: remove the fixture images this tree no longer uses: dangling
+## ones, chaos-epmd:<version> tags other than the one `make image` gives this
+## tree, OTP, Elixir, RabbitMQ and refapp images of an old hash; never one a
+## container uses (erlfix prune -n: only list them)
+fixtures-prune: build
+	$(GO) run ./erlangfixtures/cmd/erlfix prune
+
+## fixtures-purge: remove every fixture image (labelled org.chaos-epmd.fixture=1),
+## to give a host back; never one a container uses (fixtures-clean first)
+fixtures-purge:
+	$(GO) run ./erlangfixtures/cmd/erlfix prune -all
 
 ## --- Mutation testing (cmd/mutate) ---
 .PHONY: mutate mutate-scenarios

@@ -54,18 +54,9 @@ func ChaosImage(ctx context.Context) (string, error) {
 // development build or a module replaced by a directory (v0.0.0) adds the
 // binary's hash (VERSION-HASH12), so two builds never share a tag.
 func BuildChaosImage(ctx context.Context, bin string) (ref string, built bool, err error) {
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return "", false, fmt.Errorf("chaos-epmd image: %w", err)
-	}
-	sum := sha256.Sum256(data)
-	hash := hex.EncodeToString(sum[:])
-	version, err := chaosVersion(ctx, bin)
+	data, hash, version, err := chaosImageTag(ctx, bin)
 	if err != nil {
 		return "", false, err
-	}
-	if strings.Contains(version, "dirty") || strings.HasPrefix(version, "devel") || version == "v0.0.0" {
-		version += "-" + hash[:12]
 	}
 	ref = ChaosRepository + ":" + version
 	cli, err := dockerClient(ctx)
@@ -108,6 +99,35 @@ func BuildChaosImage(ctx context.Context, bin string) (ref string, built bool, e
 		return ref, false, fmt.Errorf("import %s: %w", ref, err)
 	}
 	return ref, true, nil
+}
+
+// ChaosImageRef returns the reference [BuildChaosImage] gives the image of
+// the static binary bin, without looking at the engine.
+func ChaosImageRef(ctx context.Context, bin string) (string, error) {
+	_, _, version, err := chaosImageTag(ctx, bin)
+	if err != nil {
+		return "", err
+	}
+	return ChaosRepository + ":" + version, nil
+}
+
+// chaosImageTag reads bin and returns its content, its SHA-256 and the
+// image's tag (see [BuildChaosImage]).
+func chaosImageTag(ctx context.Context, bin string) (data []byte, hash, tag string, err error) {
+	data, err = os.ReadFile(bin)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("chaos-epmd image: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	hash = hex.EncodeToString(sum[:])
+	tag, err = chaosVersion(ctx, bin)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if strings.Contains(tag, "dirty") || strings.HasPrefix(tag, "devel") || tag == "v0.0.0" {
+		tag += "-" + hash[:12]
+	}
+	return data, hash, tag, nil
 }
 
 // chaosVersion is the image tag's version (see [BuildChaosImage]).

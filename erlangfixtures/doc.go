@@ -27,7 +27,9 @@
 // cleanup is the caller's: [Node.Terminate], [Cluster.Terminate] or
 // [WithCleanup](t.Cleanup). Every container and network carries the labels
 // [LabelFixture] and [LabelSession]; [Leftovers] and `erlfix leftovers|clean`
-// find and remove what a crashed run left.
+// find and remove what a crashed run left. [PruneImages] and `erlfix prune`
+// remove the images the tree no longer uses ([PlanPrune] decides which), or
+// every fixture image with -all.
 //
 // # Nodes
 //

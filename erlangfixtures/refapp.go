@@ -71,12 +71,9 @@ func BuildRefApp(ctx context.Context, r Release, o BuildOptions) (RefAppImages, 
 	if err != nil {
 		return imgs, fmt.Errorf("refapp: %w", err)
 	}
-	hash, err := refappHash(elixir)
-	if err != nil {
+	if imgs.Debian, imgs.NoShell, err = refAppRefs(imgs.Release, elixir); err != nil {
 		return imgs, err
 	}
-	imgs.Debian = fmt.Sprintf("%s:%s-%s", RefAppRepository, imgs.Release, hash)
-	imgs.NoShell = fmt.Sprintf("%s:%s-noshell-%s", RefAppRepository, imgs.Release, hash)
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return imgs, err
@@ -96,6 +93,23 @@ func BuildRefApp(ctx context.Context, r Release, o BuildOptions) (RefAppImages, 
 		o.Logger.Info("refapp images built", "debian", imgs.Debian, "noshell", imgs.NoShell, "took", time.Since(start))
 	}
 	return imgs, nil
+}
+
+// RefAppRefs returns the references [BuildRefApp] gives the reference
+// application's two images on release r (Debian, then no-shell), without
+// building anything.
+func RefAppRefs(r Release) (debian, noShell string, err error) {
+	return refAppRefs(r.orDefault(), Elixir.On(r).Ref())
+}
+
+// refAppRefs tags the images of release r built in the Elixir image elixir.
+func refAppRefs(r Release, elixir string) (debian, noShell string, err error) {
+	hash, err := refappHash(elixir)
+	if err != nil {
+		return "", "", err
+	}
+	return fmt.Sprintf("%s:%s-%s", RefAppRepository, r, hash),
+		fmt.Sprintf("%s:%s-noshell-%s", RefAppRepository, r, hash), nil
 }
 
 // labelERTS, on the refapp images, is the release's erts version.

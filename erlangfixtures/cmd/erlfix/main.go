@@ -6,6 +6,9 @@
 //	erlfix chaos-image            import the FROM-scratch chaos-epmd:VERSION image, print its ref
 //	erlfix leftovers [-session ID]  list fixture containers/networks; exit 1 if any
 //	erlfix clean [-session ID]    force-remove fixture containers and networks
+//	erlfix prune [-all] [-n]      remove the fixture images the tree does not use
+//	                              (-all: every fixture image); never one a
+//	                              container uses; -n: only print what would go
 //
 // Run it from the module tree: go run ./erlangfixtures/cmd/erlfix images
 package main
@@ -18,6 +21,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"time"
 
 	tclog "github.com/testcontainers/testcontainers-go/log"
@@ -42,6 +47,8 @@ func main() {
 		err = leftovers(ctx, os.Args[2:], false)
 	case "clean":
 		err = leftovers(ctx, os.Args[2:], true)
+	case "prune":
+		err = prune(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -52,7 +59,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: erlfix images [-images LIST] [-release LIST] [-force] [-v] | chaos-image | leftovers [-session ID] | clean [-session ID]")
+	fmt.Fprintln(os.Stderr, "usage: erlfix images [-images LIST] [-release LIST] [-force] [-v] | chaos-image | leftovers [-session ID] | clean [-session ID] | prune [-all] [-n]")
 	os.Exit(2)
 }
 
@@ -140,3 +147,68 @@ func leftovers(ctx context.Context, args []string, remove bool) error {
 	}
 	return nil
 }
+
+func prune(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("prune", flag.ExitOnError)
+	all := fs.Bool("all", false, "remove every fixture image, not only those the tree does not use (to give the host back)")
+	dryRun := fs.Bool("n", false, "only print what would be removed")
+	_ = fs.Parse(args)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("prune: unexpected argument %q", fs.Arg(0))
+	}
+	var current []string
+	if !*all {
+		// The chaos-epmd image to keep is the one `make image` tags: of
+		// the same binary (CHAOS_EPMD_BINARY, which the Makefile sets).
+		bin, err := erlangfixtures.ChaosEpmdBinary(ctx)
+		if err != nil {
+			return err
+		}
+		if current, err = erlangfixtures.CurrentImageRefs(ctx, bin); err != nil {
+			return err
+		}
+	}
+	verb := map[erlangfixtures.PruneAction]string{
+		erlangfixtures.PruneRemove: "removed", erlangfixtures.PruneUntag: "untagged", erlangfixtures.PruneInUse: "kept",
+	}
+	if *dryRun {
+		verb[erlangfixtures.PruneRemove], verb[erlangfixtures.PruneUntag] = "would remove", "would untag"
+	}
+	sum, err := erlangfixtures.PruneImages(ctx, erlangfixtures.PruneOptions{
+		All: *all, Current: current, DryRun: *dryRun,
+		Report: func(s erlangfixtures.PruneStep, err error) {
+			name := "<none>"
+			if len(s.Image.Tags) > 0 {
+				name = strings.Join(s.Image.Tags, ",")
+			}
+			line := fmt.Sprintf("%s %s (%.12s, %s)", verb[s.Action], name, strings.TrimPrefix(s.Image.ID, "sha256:"), megabytes(s.Image.Size))
+			switch {
+			case err != nil:
+				line = fmt.Sprintf("failed %s (%.12s): %v", name, strings.TrimPrefix(s.Image.ID, "sha256:"), err)
+			case s.Action == erlangfixtures.PruneInUse:
+				line += ": in use by container " + strings.Join(s.Image.Containers, ", container ")
+			case s.Action == erlangfixtures.PruneUntag:
+				kept := slices.DeleteFunc(slices.Clone(s.Image.Tags), func(t string) bool { return slices.Contains(s.Untag, t) })
+				line = fmt.Sprintf("%s %s (%.12s): the image stays as %s",
+					verb[s.Action], strings.Join(s.Untag, ","), strings.TrimPrefix(s.Image.ID, "sha256:"), strings.Join(kept, ","))
+			}
+			fmt.Println(line)
+		},
+	})
+	freed := "freed " + megabytes(sum.Freed)
+	if *dryRun {
+		freed = "would free at most " + megabytes(sum.Freed)
+	}
+	what := "images not used by this tree"
+	if *all {
+		what = "fixture images"
+	}
+	done := fmt.Sprintf("%d removed, %d untagged", sum.Removed, sum.Untagged)
+	if *dryRun {
+		done = fmt.Sprintf("%d to remove, %d to untag", sum.Removed, sum.Untagged)
+	}
+	fmt.Printf("prune (%s): %s, %d kept in use, %d failed; %s\n", what, done, sum.InUse, sum.Failed, freed)
+	return err
+}
+
+func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
