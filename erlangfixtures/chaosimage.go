@@ -124,10 +124,20 @@ func chaosImageTag(ctx context.Context, bin string) (data []byte, hash, tag stri
 	if err != nil {
 		return nil, "", "", err
 	}
-	if strings.Contains(tag, "dirty") || strings.HasPrefix(tag, "devel") || tag == "v0.0.0" {
+	if tagNamesNoBuild(tag) {
 		tag += "-" + hash[:12]
 	}
 	return data, hash, tag, nil
+}
+
+// tagNamesNoBuild reports whether a version names no one build, so that
+// the image tag needs the binary's hash: a dirty tree, a development build,
+// a module replaced by a directory (v0.0.0), or one required at the zero
+// pseudo-version, as a module that imports this one through a replace
+// directive does (v0.0.0-00010101000000-000000000000).
+func tagNamesNoBuild(tag string) bool {
+	return strings.Contains(tag, "dirty") || strings.HasPrefix(tag, "devel") ||
+		tag == "v0.0.0" || strings.HasPrefix(tag, "v0.0.0-00010101000000-")
 }
 
 // chaosVersion is the image tag's version (see [BuildChaosImage]).
