@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -90,12 +91,12 @@ func benchMain(c *config) error {
 		c.nodes, c.clients, len(ws), c.rounds)
 	start := time.Now()
 	if c.warmup && c.nodes > 0 {
-		for _, t := range targets {
-			waitConntrack(c.conntrackLimit)
-			s, err := runPhase(ws, t, phaseRegister, c, 0)
-			if err != nil {
-				return fmt.Errorf("warm-up on %s: %w", t.name, err)
-			}
+		fresh, err := runInterleaved(ws, targets, phaseRegister, c, 0)
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		for i, t := range targets {
+			s := fresh[i]
 			if rssBase[t.name] > 0 {
 				s.rssPerNode = (s.rss - rssBase[t.name]) / int64(c.nodes)
 			}
@@ -111,15 +112,15 @@ func benchMain(c *config) error {
 	for round := range c.rounds {
 		order := stats.Rotate(targets, round)
 		for _, ph := range phases {
-			for _, t := range order {
-				if ph == phaseRegister && c.nodes == 0 {
-					continue
-				}
-				waitConntrack(c.conntrackLimit)
-				s, err := runPhase(ws, t, ph, c, round)
-				if err != nil {
-					return fmt.Errorf("round %d, %s on %s: %w", round+1, ph, t.name, err)
-				}
+			if ph == phaseRegister && c.nodes == 0 {
+				continue
+			}
+			got, err := runInterleaved(ws, order, ph, c, round)
+			if err != nil {
+				return fmt.Errorf("round %d: %w", round+1, err)
+			}
+			for i, t := range order {
+				s := got[i]
 				if ph == phaseRegister && round == 0 && rssBase[t.name] > 0 && c.nodes > 0 {
 					s.rssPerNode = (s.rss - rssBase[t.name]) / int64(c.nodes)
 				}
@@ -164,14 +165,70 @@ func (s sample) String() string {
 	return str
 }
 
-func runPhase(ws []*worker, t *target, phase string, c *config, round int) (sample, error) {
+// runInterleaved runs one phase on every target, in order, and returns
+// each target's figures. With -slices N the phase's work is cut into N
+// slices run in turn on the targets (A B C A B C ...), so that a change
+// in the machine's speed while the phase runs (the host stealing CPU)
+// falls on all of them alike; each target's figures are over its slices
+// together.
+func runInterleaved(ws []*worker, order []*target, phase string, c *config, round int) ([]sample, error) {
+	parts := make([]part, len(order))
+	for k := range max(c.slices, 1) {
+		for i, t := range order {
+			waitConntrack(c.conntrackLimit)
+			p, err := runPart(ws, t, phase, c, round, k)
+			if err != nil {
+				return nil, fmt.Errorf("%s on %s: %w", phase, t.name, err)
+			}
+			parts[i].add(p)
+		}
+	}
+	out := make([]sample, len(order))
+	for i, t := range order {
+		s, err := parts[i].sample(t, phase, c)
+		if err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", phase, t.name, err)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// part is what one run of a phase, or of one slice of it, measured on one
+// target; parts add up.
+type part struct {
+	lat      []int64
+	errors   int
+	firstErr string
+	elapsed  time.Duration // from the workers' common start to the last reply
+	wall     time.Duration // from that start to the part's end, as measured here
+	cpu      time.Duration // the target's CPU time
+	load     time.Duration // the workers' CPU time
+	host     hostCPU       // the machine's CPU ticks, all and stolen
+}
+
+func (p *part) add(q part) {
+	p.lat = append(p.lat, q.lat...)
+	p.errors += q.errors
+	p.firstErr = cmp.Or(p.firstErr, q.firstErr)
+	p.elapsed += q.elapsed
+	p.wall += q.wall
+	p.cpu += q.cpu
+	p.load += q.load
+	p.host.total += q.host.total
+	p.host.steal += q.host.steal
+}
+
+// runPart runs slice k of a phase's work (all of it with one slice) on t.
+func runPart(ws []*worker, t *target, phase string, c *config, round, k int) (part, error) {
 	count := map[string]int{
 		phaseRegister:   c.nodes,
 		phasePortPlease: c.ppCount,
 		phaseNames:      c.namesCount,
 		phaseChurn:      c.churnCount,
 	}[phase]
-	wc, wn := stats.Split(count, c.clients, len(ws))
+	lo, hi := stats.Slice(count, max(c.slices, 1), k)
+	wc, wn := stats.Split(hi-lo, c.clients, len(ws))
 	startAt := time.Now().Add(50 * time.Millisecond)
 	cpu0, load0, host0 := cpuTime(t.pid()), workersCPU(ws), readHostCPU()
 	var (
@@ -180,10 +237,12 @@ func runPhase(ws []*worker, t *target, phase string, c *config, round int) (samp
 		all  result
 		errs []error
 	)
-	first := 0
+	// A registration slice registers names lo .. hi-1, each worker its
+	// share of them.
+	first := lo
 	for i, w := range ws {
 		j := job{Op: phase, Addr: t.addr, Clients: wc[i], Count: wn[i], Start: startAt,
-			Prefix: "n", First: first, Nodes: wn[i], Total: c.nodes, Seed: uint64(round)}
+			Prefix: "n", First: first, Nodes: wn[i], Total: c.nodes, Seed: uint64(round) | uint64(k)<<32}
 		first += wn[i]
 		wg.Add(1)
 		go func() {
@@ -205,22 +264,35 @@ func runPhase(ws []*worker, t *target, phase string, c *config, round int) (samp
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		return sample{}, errors.Join(errs...)
+		return part{}, errors.Join(errs...)
 	}
-	sum := stats.Summarize(all.Lat, all.Elapsed)
+	p := part{lat: all.Lat, errors: all.Errors, firstErr: all.FirstErr, elapsed: all.Elapsed,
+		wall: max(time.Since(startAt), 0), load: workersCPU(ws) - load0}
+	if t.pid() != 0 {
+		p.cpu = cpuTime(t.pid()) - cpu0
+	}
+	if h := readHostCPU(); h.total > host0.total && h.steal >= host0.steal {
+		p.host = hostCPU{total: h.total - host0.total, steal: h.steal - host0.steal}
+	}
+	return p, nil
+}
+
+// sample turns a phase's parts on t into its figures; after a
+// registration phase it checks that t lists every node.
+func (p part) sample(t *target, phase string, c *config) (sample, error) {
+	sum := stats.Summarize(p.lat, p.elapsed)
 	s := sample{n: sum.N, perSec: sum.PerSec, p50: sum.P50, p99: sum.P99, p999: sum.P999,
-		errors: all.Errors, firstErr: all.FirstErr, elapsed: all.Elapsed}
-	if wall := time.Since(startAt); wall > 0 {
+		errors: p.errors, firstErr: p.firstErr, elapsed: p.elapsed,
+		steal: p.host.stealSince(hostCPU{})}
+	if p.wall > 0 {
 		if t.pid() != 0 {
-			cpu := cpuTime(t.pid()) - cpu0
-			s.serverCPU = float64(cpu) / float64(wall)
-			if s.n > 0 {
-				s.cpuPerReq = cpu / time.Duration(s.n)
-			}
+			s.serverCPU = float64(p.cpu) / float64(p.wall)
 		}
-		s.loadCPU = float64(workersCPU(ws)-load0) / float64(wall)
+		s.loadCPU = float64(p.load) / float64(p.wall)
 	}
-	s.steal = readHostCPU().stealSince(host0)
+	if t.pid() != 0 && s.n > 0 {
+		s.cpuPerReq = p.cpu / time.Duration(s.n)
+	}
 	s.rss = t.rss()
 	if phase == phaseRegister {
 		n, err := readNames(t.addr)

@@ -19,7 +19,10 @@
 // the machine's CPU the hypervisor stole meanwhile (/proc/stat). On a
 // virtual machine that share moves from second to second: a phase run
 // while it was high is slower for it, whichever target it measured,
-// while the CPU per request moves much less.
+// while the CPU per request moves much less. With -slices N each phase's
+// work is cut into N slices run on the targets in turn (A B C A B C ...),
+// so that such a change falls on all of them alike; each target's figures
+// are over its slices together.
 //
 //	epmd-bench -target 'C=epmd -port 14369 -relaxed_command_check' \
 //	           -target 'null=nullepmd -port 14371' \
@@ -83,6 +86,7 @@ type config struct {
 	benchOut       string
 	conntrackLimit float64
 	verbose        bool
+	slices         int
 }
 
 type listFlag []string
@@ -115,6 +119,7 @@ func main() {
 	flag.IntVar(&c.churnCount, "churn-count", 4000, "register/unregister cycles per phase")
 	flag.StringVar(&c.benchOut, "benchout", "", "also write Go benchmark lines (for benchstat -col /target) to this `file`")
 	flag.Float64Var(&c.conntrackLimit, "conntrack-limit", 0.5, "wait before a phase while nf_conntrack_count exceeds this fraction of nf_conntrack_max")
+	flag.IntVar(&c.slices, "slices", 1, "cut each phase's work into this many slices, run on the targets in turn (A B A B ...), so that a change in the machine's speed during a phase falls on every target alike")
 	flag.BoolVar(&c.verbose, "v", false, "print every phase's figures as it ends")
 	flag.Parse()
 	c.targets = targets
@@ -135,8 +140,8 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if c.clients < 1 || c.workers < 1 || c.rounds < 1 || c.nodes < 0 {
-		fmt.Fprintln(os.Stderr, "epmd-bench: -clients, -workers and -rounds must be at least 1, -nodes at least 0")
+	if c.clients < 1 || c.workers < 1 || c.rounds < 1 || c.slices < 1 || c.nodes < 0 {
+		fmt.Fprintln(os.Stderr, "epmd-bench: -clients, -workers, -rounds and -slices must be at least 1, -nodes at least 0")
 		os.Exit(2)
 	}
 	c.workers = min(c.workers, c.clients)

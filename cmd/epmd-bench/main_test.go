@@ -57,7 +57,9 @@ func TestFlagErrors(t *testing.T) {
 		{"reference that is no target", []string{"-target", "a=@127.0.0.1:1", "-ref", "C"},
 			"epmd-bench: -ref C names no -target\n"},
 		{"no clients", []string{"-clients", "0"},
-			"epmd-bench: -clients, -workers and -rounds must be at least 1, -nodes at least 0\n"},
+			"epmd-bench: -clients, -workers, -rounds and -slices must be at least 1, -nodes at least 0\n"},
+		{"no slices", []string{"-slices", "0"},
+			"epmd-bench: -clients, -workers, -rounds and -slices must be at least 1, -nodes at least 0\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +75,15 @@ func TestFlagErrors(t *testing.T) {
 // without error, the table has a row per figure, medians for each target
 // and one ratio column per target and reference.
 func TestRunAgainstServers(t *testing.T) {
+	for _, sl := range []string{"1", "3"} {
+		t.Run("slices="+sl, func(t *testing.T) { runAgainstServers(t, "-slices", sl) })
+	}
+}
+
+// runAgainstServers runs a short comparison of two in-process servers with
+// extra flags and checks the report: every row there, no errors, every
+// node registered.
+func runAgainstServers(t *testing.T, extra ...string) {
 	addr := func() string {
 		l, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
@@ -83,10 +94,10 @@ func TestRunAgainstServers(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		return l.Addr().String()
 	}
-	out, code := run(t, "-target", "one=@"+addr(), "-target", "two=@"+addr(), "-ref", "one",
+	out, code := run(t, append([]string{"-target", "one=@" + addr(), "-target", "two=@" + addr(), "-ref", "one",
 		"-nodes", "40", "-clients", "2", "-workers", "2", "-rounds", "2",
 		"-pp-count", "40", "-names-count", "6", "-churn-count", "40",
-		"-conntrack-limit", "0") // a few hundred connections: no need to wait for the table
+		"-conntrack-limit", "0"}, extra...)...) // a few hundred connections: no need to wait for the table
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}

@@ -80,6 +80,13 @@ func Split(total, clients, workers int) (perWorkerClients, perWorker []int) {
 	return perWorkerClients, perWorker
 }
 
+// Slice returns slice k (0 <= k < slices) of total units of work as the
+// half-open range [lo, hi): the slices cover 0 .. total-1 in order, and
+// their sizes differ by at most one.
+func Slice(total, slices, k int) (lo, hi int) {
+	return total * k / slices, total * (k + 1) / slices
+}
+
 // Rotate returns the order of ts in the given round: started at index
 // round modulo len(ts), so that over len(ts) rounds every target runs at
 // every position once.

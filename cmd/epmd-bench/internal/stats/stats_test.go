@@ -97,6 +97,32 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+func TestSlice(t *testing.T) {
+	tests := []struct {
+		name          string
+		total, slices int
+		want          [][2]int
+	}{
+		{"one slice is all of it", 1000, 1, [][2]int{{0, 1000}}},
+		{"even", 1000, 4, [][2]int{{0, 250}, {250, 500}, {500, 750}, {750, 1000}}},
+		{"uneven: sizes differ by one at most", 10, 3, [][2]int{{0, 3}, {3, 6}, {6, 10}}},
+		{"more slices than work: empty ones", 2, 4, [][2]int{{0, 0}, {0, 1}, {1, 1}, {1, 2}}},
+		{"no work", 0, 2, [][2]int{{0, 0}, {0, 0}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got [][2]int
+			for k := range tt.slices {
+				lo, hi := stats.Slice(tt.total, tt.slices, k)
+				got = append(got, [2]int{lo, hi})
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("Slice(%d, %d, 0..%d) = %v, want %v", tt.total, tt.slices, tt.slices-1, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestSummarize(t *testing.T) {
 	tests := []struct {
 		name    string
