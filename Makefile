@@ -92,7 +92,8 @@ otp-suite: deps build
 
 ## bench: micro-benchmarks (codec, registry, handler chain, injector), then
 ## the load comparison (1000 nodes, 4 clients) of the C epmd, chaos-epmd and,
-## when its source is there, nullepmd: the machine's ceiling (NULLEPMD_SRC)
+## when its source is there, nullepmd: the machine's ceiling (NULLEPMD_SRC);
+## each phase in 4 slices taking turns, A B C A B C ... (-slices 4)
 bench: NULLEPMD_SRC ?= $(wildcard ../shared/tools/nullepmd/nullepmd.c)
 bench: build deps
 	mkdir -p build
@@ -101,7 +102,7 @@ bench: build deps
 	$(GO) run ./cmd/epmd-bench -target 'C=epmd -port 14369 -relaxed_command_check' \
 	  $(if $(NULLEPMD_SRC),-target 'null=build/nullepmd -port 14371') \
 	  -target 'chaos=$(BIN) -port 14370 -relaxed_command_check' \
-	  -ref C $(if $(NULLEPMD_SRC),-ref null) -benchout build/bench-epmd.txt $(BENCHFLAGS)
+	  -ref C $(if $(NULLEPMD_SRC),-ref null) -slices 4 -benchout build/bench-epmd.txt $(BENCHFLAGS)
 
 ## bench-scale: 19,900 registrations held by one chaos-epmd process
 bench-scale: build
