@@ -147,13 +147,9 @@ func FixtureImages(ctx context.Context) ([]FixtureImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	users, err := containerUsers(ctx, cli)
 	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
-	}
-	users := map[string][]string{}
-	for _, c := range cs.Items {
-		users[c.ImageID] = append(users[c.ImageID], containerName(c.ID, c.Names))
+		return nil, err
 	}
 	is, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelFixture+"=1")})
 	if err != nil {
@@ -281,17 +277,22 @@ func removeImage(ctx context.Context, cli client.APIClient, step PruneStep) erro
 // containersOf names the containers made from image id, none when the
 // engine cannot say.
 func containersOf(ctx context.Context, cli client.APIClient, id string) []string {
+	users, _ := containerUsers(ctx, cli)
+	return users[id]
+}
+
+// containerUsers maps each image ID to the names of the containers,
+// running or stopped, made from it.
+func containerUsers(ctx context.Context, cli client.APIClient) (map[string][]string, error) {
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	var names []string
+	users := map[string][]string{}
 	for _, c := range cs.Items {
-		if c.ImageID == id {
-			names = append(names, containerName(c.ID, c.Names))
-		}
+		users[c.ImageID] = append(users[c.ImageID], containerName(c.ID, c.Names))
 	}
-	return names
+	return users, nil
 }
 
 func containerName(id string, names []string) string {

@@ -271,9 +271,7 @@ func runPart(ws []*worker, t *target, phase string, c *config, round, k int) (pa
 	if t.pid() != 0 {
 		p.cpu = cpuTime(t.pid()) - cpu0
 	}
-	if h := readHostCPU(); h.total > host0.total && h.steal >= host0.steal {
-		p.host = hostCPU{total: h.total - host0.total, steal: h.steal - host0.steal}
-	}
+	p.host = readHostCPU().since(host0)
 	return p, nil
 }
 
@@ -283,7 +281,7 @@ func (p part) sample(t *target, phase string, c *config) (sample, error) {
 	sum := stats.Summarize(p.lat, p.elapsed)
 	s := sample{n: sum.N, perSec: sum.PerSec, p50: sum.P50, p99: sum.P99, p999: sum.P999,
 		errors: p.errors, firstErr: p.firstErr, elapsed: p.elapsed,
-		steal: p.host.stealSince(hostCPU{})}
+		steal: p.host.stolen()}
 	if p.wall > 0 {
 		if t.pid() != 0 {
 			s.serverCPU = float64(p.cpu) / float64(p.wall)

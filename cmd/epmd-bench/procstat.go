@@ -127,12 +127,20 @@ func parseHostCPU(b []byte) (hostCPU, error) {
 	return h, nil
 }
 
-// stealSince returns the fraction of the machine's CPU time stolen
-// between b and h (0 when no time passed or /proc/stat was unreadable).
-func (h hostCPU) stealSince(b hostCPU) float64 {
-	total := h.total - b.total
-	if total <= 0 || h.steal < b.steal {
+// since returns the machine's CPU time from b to h: none when no time
+// passed or /proc/stat was unreadable at either end.
+func (h hostCPU) since(b hostCPU) hostCPU {
+	d := hostCPU{total: h.total - b.total, steal: h.steal - b.steal}
+	if d.total <= 0 || d.steal < 0 {
+		return hostCPU{}
+	}
+	return d
+}
+
+// stolen returns the fraction of h the hypervisor stole (0 for no time).
+func (h hostCPU) stolen() float64 {
+	if h.total <= 0 {
 		return 0
 	}
-	return float64(h.steal-b.steal) / float64(total)
+	return float64(h.steal) / float64(h.total)
 }

@@ -41,7 +41,7 @@ func TestParseHostCPU(t *testing.T) {
 	}
 }
 
-func TestStealSince(t *testing.T) {
+func TestStolenSince(t *testing.T) {
 	tests := []struct {
 		name        string
 		before, now hostCPU
@@ -55,8 +55,8 @@ func TestStealSince(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.now.stealSince(tt.before); got != tt.want {
-				t.Fatalf("%+v.stealSince(%+v) = %v, want %v", tt.now, tt.before, got, tt.want)
+			if got := tt.now.since(tt.before).stolen(); got != tt.want {
+				t.Fatalf("%+v.since(%+v).stolen() = %v, want %v", tt.now, tt.before, got, tt.want)
 			}
 		})
 	}
@@ -154,7 +154,7 @@ func FuzzParseHostCPU(f *testing.F) {
 		if h.total < 0 || h.steal > h.total {
 			t.Fatalf("parseHostCPU(%q) = %+v", in, h)
 		}
-		if r := h.stealSince(hostCPU{}); r < 0 || r > 1 {
+		if r := h.since(hostCPU{}).stolen(); r < 0 || r > 1 {
 			t.Fatalf("parseHostCPU(%q) = %+v: stolen fraction %v", in, h, r)
 		}
 	})

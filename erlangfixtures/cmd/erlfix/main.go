@@ -181,16 +181,17 @@ func prune(ctx context.Context, args []string) error {
 			if len(s.Image.Tags) > 0 {
 				name = strings.Join(s.Image.Tags, ",")
 			}
-			line := fmt.Sprintf("%s %s (%.12s, %s)", verb[s.Action], name, strings.TrimPrefix(s.Image.ID, "sha256:"), megabytes(s.Image.Size))
+			id := strings.TrimPrefix(s.Image.ID, "sha256:")
+			line := fmt.Sprintf("%s %s (%.12s, %s)", verb[s.Action], name, id, megabytes(s.Image.Size))
 			switch {
 			case err != nil:
-				line = fmt.Sprintf("failed %s (%.12s): %v", name, strings.TrimPrefix(s.Image.ID, "sha256:"), err)
+				line = fmt.Sprintf("failed %s (%.12s): %v", name, id, err)
 			case s.Action == erlangfixtures.PruneInUse:
 				line += ": in use by container " + strings.Join(s.Image.Containers, ", container ")
 			case s.Action == erlangfixtures.PruneUntag:
 				kept := slices.DeleteFunc(slices.Clone(s.Image.Tags), func(t string) bool { return slices.Contains(s.Untag, t) })
 				line = fmt.Sprintf("%s %s (%.12s): the image stays as %s",
-					verb[s.Action], strings.Join(s.Untag, ","), strings.TrimPrefix(s.Image.ID, "sha256:"), strings.Join(kept, ","))
+					verb[s.Action], strings.Join(s.Untag, ","), id, strings.Join(kept, ","))
 			}
 			fmt.Println(line)
 		},
