@@ -503,7 +503,7 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 				}, NodeTimeout(rabbitSpecTimeout))
 
 				if mode == erlangfixtures.EpmdChaos {
-					It("fails n3's join_cluster rabbit@n1 while n1's epmd answers rabbit's lookup with another node's port (port_collision)", Label("fault:port_collision"), SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
+					It("fails n3's join_cluster rabbit@n1 while n1's epmd answers rabbit's lookup with another node's port (port_collision)", SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
 						const spec = "port_collision,node=rabbit"
 						startSecondNode(ctx, n1, "other")
 						res := rabbit(ctx, n3, "rabbitmqctl", "stop_app")
@@ -561,7 +561,7 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 				}
 
 				for _, c := range p.cli {
-					It("prints under "+c.spec+" on n1's epmd: rabbitmqctl status, cluster_status and rabbitmq-diagnostics ping on n1", faultLabel(c.spec), SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
+					It("prints under "+c.spec+" on n1's epmd: rabbitmqctl status, cluster_status and rabbitmq-diagnostics ping on n1", SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
 						cl := chaosControl(ctx, n1)
 						id := addFault(ctx, cl, c.spec)
 						DeferCleanup(func(ctx SpecContext) { removeFault(ctx, cl, id) })
@@ -596,9 +596,9 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 					if c.slow && r != erlangfixtures.OTP25 {
 						continue
 					}
-					labels := Label("fault:drop", faultLabel(c.spec)[0])
+					var labels Labels
 					if c.slow {
-						labels = append(labels, "slow")
+						labels = Label("slow")
 					}
 					It("prints the diagnostics of a failed rabbitmqctl status under drop,req=port_please and "+c.spec+" on n1's epmd", labels, SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
 						cl := chaosControl(ctx, n1)
@@ -623,7 +623,7 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 					})
 				}
 
-				It("keeps the cluster through a crash of n3's epmd, and rabbit@n3 registers again", Label("fault:crash"), SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
+				It("keeps the cluster through a crash of n3's epmd, and rabbit@n3 registers again", SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
 					const spec = "crash,for=1"
 					cl := chaosControl(ctx, n3)
 					Expect(registryNames(ctx, cl)(Default)).To(ContainElement("rabbit"))
@@ -643,7 +643,7 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 					Expect(took).To(BeNumerically("<", 10*time.Second))
 				})
 
-				It("hides rabbit@n2 under forget on n2's epmd until the fault is removed; RabbitMQ's epmd monitor notices", Label("fault:forget", "slow"), SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
+				It("hides rabbit@n2 under forget on n2's epmd until the fault is removed; RabbitMQ's epmd monitor notices", Label("slow"), SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
 					const spec = "forget,node=rabbit"
 					cl := chaosControl(ctx, n2)
 					before := rabbitLogCount(ctx, n2, p.monitorLine)(Default)
@@ -668,7 +668,7 @@ var _ = Describe("RabbitMQ clusters", Label("app:rabbitmq", "container"), func()
 					Expect(outcome).To(Equal(p.forgetMonitor))
 				})
 
-				It("refuses rabbit@n3's restart under name_in_use and while stale keeps its old entry; it boots once the entry expires", Label("fault:name_in_use", "fault:stale", "slow"), SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
+				It("refuses rabbit@n3's restart under name_in_use and while stale keeps its old entry; it boots once the entry expires", Label("slow"), SpecTimeout(rabbitSpecTimeout), func(ctx SpecContext) {
 					const nameInUse, stale = "name_in_use,node=rabbit", "stale=20,node=rabbit"
 					cl := chaosControl(ctx, n3)
 					res := rabbit(ctx, n3, "rabbitmqctl", "shutdown")
