@@ -7,11 +7,11 @@ PORT      ?= $(or $(ERL_EPMD_PORT),4369)
 FUZZTIME  ?= 30s
 # flake-guard's extra runs of the fast fault specs beyond the first (1 = twice)
 FLAKE_REPEAT ?= 1
-APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev chromium systemd
+APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev chromium systemd linux-perf
 # The scenarios' chaos-epmd: the static binary built here, not one per process.
 export CHAOS_EPMD_BINARY := $(CURDIR)/$(BIN)
 
-.PHONY: all build run test unit lint deps otp-suite scenarios bench bench-scale fuzz clean
+.PHONY: all build run test unit lint deps otp-suite scenarios bench bench-accept bench-scale fuzz clean
 
 all: build
 
@@ -27,7 +27,7 @@ run: build
 	./$(BIN) -port $(PORT) $(ARGS)
 
 ## deps: install what the tests need from Debian (Erlang for the differential tests,
-## Chromium for the admin page's browser test)
+## Chromium for the admin page's browser test, perf for the accept trace)
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -94,15 +94,24 @@ otp-suite: deps build
 ## the load comparison (1000 nodes, 4 clients) of the C epmd, chaos-epmd and,
 ## when its source is there, nullepmd: the machine's ceiling (NULLEPMD_SRC);
 ## each phase in 4 slices taking turns, A B C A B C ... (-slices 4)
-bench: NULLEPMD_SRC ?= $(wildcard ../shared/tools/nullepmd/nullepmd.c)
+NULLEPMD_SRC ?= $(wildcard ../shared/tools/nullepmd/nullepmd.c)
+BENCH_TARGETS = -target 'C=epmd -port 14369 -relaxed_command_check' \
+	  $(if $(NULLEPMD_SRC),-target 'null=build/nullepmd -port 14371') \
+	  -target 'chaos=$(BIN) -port 14370 -relaxed_command_check' \
+	  -ref C $(if $(NULLEPMD_SRC),-ref null)
 bench: build deps
 	mkdir -p build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./epmd/ ./faults/ | tee build/bench-micro.txt
 	$(if $(NULLEPMD_SRC),cc -O2 -Wall -o build/nullepmd $(NULLEPMD_SRC))
-	$(GO) run ./cmd/epmd-bench -target 'C=epmd -port 14369 -relaxed_command_check' \
-	  $(if $(NULLEPMD_SRC),-target 'null=build/nullepmd -port 14371') \
-	  -target 'chaos=$(BIN) -port 14370 -relaxed_command_check' \
-	  -ref C $(if $(NULLEPMD_SRC),-ref null) -slices 4 -benchout build/bench-epmd.txt $(BENCHFLAGS)
+	$(GO) run ./cmd/epmd-bench $(BENCH_TARGETS) -slices 4 -benchout build/bench-epmd.txt $(BENCHFLAGS)
+
+## bench-accept: the same servers' accept calls while 1000 nodes register,
+## traced with perf (root; deps installs linux-perf): calls over 1 ms, and
+## their time blocked in the kernel or waiting for a CPU
+bench-accept: build deps
+	mkdir -p build
+	$(if $(NULLEPMD_SRC),cc -O2 -Wall -o build/nullepmd $(NULLEPMD_SRC))
+	$(GO) run ./cmd/epmd-bench $(BENCH_TARGETS) -phases register -rounds 5 -accept-trace $(BENCHFLAGS)
 
 ## bench-scale: 19,900 registrations held by one chaos-epmd process
 bench-scale: build
@@ -114,6 +123,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) ./epmd
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./faults
 	$(GO) test -run='^$$' -fuzz='^FuzzParseArgs$$' -fuzztime=$(FUZZTIME) ./cmd/chaos-epmd
+	$(GO) test -run='^$$' -fuzz='^FuzzParseAcceptTrace$$' -fuzztime=$(FUZZTIME) ./cmd/epmd-bench
+	$(GO) test -run='^$$' -fuzz='^FuzzParseHostCPU$$' -fuzztime=$(FUZZTIME) ./cmd/epmd-bench
 
 clean: fixtures-clean
 	rm -rf bin build

@@ -33,6 +33,7 @@ type sample struct {
 	steal      float64       // the machine's CPU time the hypervisor stole, fraction
 	nodesHeld  int           // register: nodes NAMES listed afterwards
 	rssPerNode int64         // register, first round: RSS growth per node, bytes
+	accept     acceptStats   // register with -accept-trace: the target's accept calls
 }
 
 // phaseFresh is the warm-up registration on a fresh daemon, reported
@@ -52,6 +53,9 @@ func benchMain(c *config) error {
 			return err
 		}
 		targets = append(targets, t)
+		if c.acceptTrace && t.pid() == 0 {
+			fmt.Fprintf(os.Stderr, "epmd-bench: -accept-trace: target %s is no process started here (@%s): its accept calls are not traced\n", t.name, t.addr)
+		}
 	}
 	// Each worker holds its share of the nodes on every target at once
 	// (they are released at the end of a round), plus one connection
@@ -159,6 +163,10 @@ func benchMain(c *config) error {
 func (s sample) String() string {
 	str := fmt.Sprintf("%8.0f/s  p50 %v  p99 %v  p99.9 %v  n=%d  rss %.1f MiB  cpu server %.2f (%.1f µs/req) load %.2f  stolen %.1f %%",
 		s.perSec, s.p50, s.p99, s.p999, s.n, float64(s.rss)/(1<<20), s.serverCPU, float64(s.cpuPerReq)/1e3, s.loadCPU, 100*s.steal)
+	if s.accept.calls > 0 {
+		str += fmt.Sprintf("  accept calls %d, over %v %d (blocked %v, waiting for a CPU %v, in softirqs %v, running or stolen %v), longest %v",
+			s.accept.calls, slowAccept, s.accept.slow, s.accept.blocked, s.accept.preempted, s.accept.softirq, s.accept.running(), s.accept.max)
+	}
 	if s.errors > 0 {
 		str += fmt.Sprintf("  ERRORS %d (first: %s)", s.errors, s.firstErr)
 	}
@@ -172,6 +180,18 @@ func (s sample) String() string {
 // falls on all of them alike; each target's figures are over its slices
 // together.
 func runInterleaved(ws []*worker, order []*target, phase string, c *config, round int) ([]sample, error) {
+	var tracer *acceptTracer
+	if c.acceptTrace && phase == phaseRegister {
+		var err error
+		if tracer, err = startAcceptTrace(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if tracer != nil {
+				tracer.kill()
+			}
+		}()
+	}
 	parts := make([]part, len(order))
 	for k := range max(c.slices, 1) {
 		for i, t := range order {
@@ -183,11 +203,23 @@ func runInterleaved(ws []*worker, order []*target, phase string, c *config, roun
 			parts[i].add(p)
 		}
 	}
+	var accepts map[int]acceptStats
+	if tracer != nil {
+		var err error
+		accepts, err = tracer.stop()
+		tracer = nil
+		if err != nil {
+			return nil, fmt.Errorf("%s: accept trace: %w", phase, err)
+		}
+	}
 	out := make([]sample, len(order))
 	for i, t := range order {
 		s, err := parts[i].sample(t, phase, c)
 		if err != nil {
 			return nil, fmt.Errorf("%s on %s: %w", phase, t.name, err)
+		}
+		if pid := t.pid(); pid != 0 {
+			s.accept = accepts[pid]
 		}
 		out[i] = s
 	}
@@ -367,6 +399,23 @@ type figure struct {
 	format func(float64) string
 }
 
+// sum and largest combine the rounds' values of figures that count or
+// bound rare events, which a median would hide.
+func sum(xs []float64) float64 {
+	t := 0.0
+	for _, x := range xs {
+		t += x
+	}
+	return t
+}
+
+func largest(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return slices.Max(xs)
+}
+
 // phaseTitles name the phases in the report.
 var phaseTitles = map[string]string{
 	phaseFresh:      "register, fresh daemon (warm-up, once)",
@@ -408,7 +457,13 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 		fmt.Fprintf(tw, "%s/%s\t", targets[p.t], targets[p.ref])
 	}
 	fmt.Fprintln(tw)
-	line := func(phase string, f figure) {
+	// line prints a figure's row: its median over the rounds, or what
+	// over makes of the rounds' values.
+	line := func(phase string, f figure, over ...func([]float64) float64) {
+		combine := stats.Median
+		if len(over) > 0 {
+			combine = over[0]
+		}
 		fmt.Fprintf(tw, "%s\t", f.label)
 		meds := make([]float64, len(targets))
 		for i, t := range targets {
@@ -416,7 +471,7 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 			for _, s := range results[t][phase] {
 				xs = append(xs, f.value(s))
 			}
-			meds[i] = stats.Median(xs)
+			meds[i] = combine(xs)
 			fmt.Fprintf(tw, "%s\t", f.format(meds[i]))
 		}
 		for _, p := range ratios {
@@ -444,8 +499,20 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 		line(ph, figure{"  load CPU (cores)", func(s sample) float64 { return s.loadCPU }, plain(2)})
 		line(ph, figure{"  host CPU stolen", func(s sample) float64 { return s.steal }, pct})
 		if ph == phaseRegister || ph == phaseFresh {
+			traced := slices.ContainsFunc(targets, func(t string) bool {
+				return slices.ContainsFunc(results[t][ph], func(s sample) bool { return s.accept.calls > 0 })
+			})
 			line(ph, figure{"  nodes held", func(s sample) float64 { return float64(s.nodesHeld) }, plain(0)})
 			line(ph, figure{"  RSS with the nodes", func(s sample) float64 { return float64(s.rss) }, mib})
+			if traced {
+				line(ph, figure{"  accept calls", func(s sample) float64 { return float64(s.accept.calls) }, plain(0)})
+				line(ph, figure{"  accept calls over 1 ms, all rounds", func(s sample) float64 { return float64(s.accept.slow) }, plain(0)}, sum)
+				line(ph, figure{"    their time blocked", func(s sample) float64 { return float64(s.accept.blocked) }, ms}, sum)
+				line(ph, figure{"    their time waiting for a CPU", func(s sample) float64 { return float64(s.accept.preempted) }, ms}, sum)
+				line(ph, figure{"    their time in softirqs", func(s sample) float64 { return float64(s.accept.softirq) }, ms}, sum)
+				line(ph, figure{"    their time running or stolen", func(s sample) float64 { return float64(s.accept.running()) }, ms}, sum)
+				line(ph, figure{"  longest accept call, all rounds", func(s sample) float64 { return float64(s.accept.max) }, ms}, largest)
+			}
 		}
 	}
 	_ = tw.Flush()

@@ -2,11 +2,13 @@ package main_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,16 +86,7 @@ func TestRunAgainstServers(t *testing.T) {
 // extra flags and checks the report: every row there, no errors, every
 // node registered.
 func runAgainstServers(t *testing.T, extra ...string) {
-	addr := func() string {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &epmd.Server{}
-		go func() { _ = s.Serve(l) }()
-		t.Cleanup(func() { _ = s.Close() })
-		return l.Addr().String()
-	}
+	addr := func() string { return serveInProcess(t) }
 	out, code := run(t, append([]string{"-target", "one=@" + addr(), "-target", "two=@" + addr(), "-ref", "one",
 		"-nodes", "40", "-clients", "2", "-workers", "2", "-rounds", "2",
 		"-pp-count", "40", "-names-count", "6", "-churn-count", "40",
@@ -153,4 +146,68 @@ func runAgainstServers(t *testing.T, extra ...string) {
 			}
 		}
 	}
+}
+
+// TestAcceptTrace runs -accept-trace on the C epmd, which makes one
+// accept call per connection, beside an in-process server, which cannot be
+// traced: the C epmd's rows count exactly the registrations. It needs
+// root, perf and epmd (make deps installs them); without them it fails
+// under CI=true and is skipped elsewhere.
+func TestAcceptTrace(t *testing.T) {
+	_, perfErr := exec.LookPath("perf")
+	_, epmdErr := exec.LookPath("epmd")
+	if perfErr != nil || epmdErr != nil || os.Geteuid() != 0 {
+		msg := fmt.Sprintf("needs root, perf and epmd: perf %v, epmd %v, euid %d", perfErr, epmdErr, os.Geteuid())
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + ", and CI=true")
+		}
+		t.Skip(msg)
+	}
+	inproc := serveInProcess(t)
+	// A free port for the C epmd.
+	free, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(free.Addr().(*net.TCPAddr).Port)
+	free.Close()
+	out, code := run(t, "-target", "C=epmd -port "+port+" -relaxed_command_check", "-target", "two=@"+inproc,
+		"-nodes", "40", "-clients", "2", "-workers", "2", "-rounds", "2", "-phases", "register",
+		"-conntrack-limit", "0", "-accept-trace")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	want := "epmd-bench: -accept-trace: target two is no process started here (@" + inproc + "): its accept calls are not traced\n"
+	if !strings.HasPrefix(out, want) {
+		t.Fatalf("output begins %q, want %q", out[:min(len(out), len(want))], want)
+	}
+	var calls []string
+	for line := range strings.Lines(out) {
+		if rest, ok := strings.CutPrefix(line, "  accept calls "); ok && !strings.HasPrefix(rest, "over") {
+			calls = append(calls, strings.Join(strings.Fields(rest), " "))
+		}
+	}
+	// The fresh daemon's registration, then the median of the two rounds'.
+	if len(calls) != 2 || calls[0] != "40 0 0.00×" || calls[1] != "40 0 0.00×" {
+		t.Fatalf("accept calls rows %q, want \"40 0 0.00×\" twice\n%s", calls, out)
+	}
+	for _, label := range []string{"accept calls over 1 ms, all rounds", "their time blocked", "their time waiting for a CPU", "their time in softirqs", "their time running or stolen", "longest accept call, all rounds"} {
+		if n := strings.Count(out, "  "+label+" "); n != 2 {
+			t.Errorf("%d %q rows, want 2\n%s", n, label, out)
+		}
+	}
+}
+
+// serveInProcess starts a chaos-epmd server in the test process on a free
+// loopback port, closed when the test ends, and returns its address.
+func serveInProcess(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &epmd.Server{}
+	go func() { _ = s.Serve(l) }()
+	t.Cleanup(func() { _ = s.Close() })
+	return l.Addr().String()
 }

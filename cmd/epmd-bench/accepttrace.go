@@ -1,0 +1,430 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// slowAccept is the accept call duration epmd-bench reports calls above:
+// a server whose accept takes longer holds up every connection behind it.
+const slowAccept = time.Millisecond
+
+// acceptStats are one process's accept calls over a traced phase.
+type acceptStats struct {
+	calls int           // accept and accept4 calls that returned
+	slow  int           // calls that took longer than slowAccept
+	max   time.Duration // the longest call
+	// Where the slow calls' time (slowTime, in all) went, from the
+	// scheduler's switches of the calling thread inside each call: blocked
+	// is time switched out asleep (in the kernel, such as an RCU grace
+	// period while the descriptor table grows); preempted is time switched
+	// out runnable, waiting for a CPU another process held. The rest the
+	// thread ran, as far as the kernel can tell: softirq is the part of it
+	// its CPU spent in softirqs (network receive work, mostly for other
+	// connections, done in the call's context); time the hypervisor stole
+	// from the virtual CPU counts as running.
+	slowTime, blocked, preempted, softirq time.Duration
+}
+
+// running is the slow calls' time on a CPU outside softirqs (or stolen by
+// the host).
+func (s acceptStats) running() time.Duration {
+	return s.slowTime - s.blocked - s.preempted - s.softirq
+}
+
+// acceptTraceEvents are the perf events the trace records: every accept
+// call's entry and exit, every context switch, and every softirq.
+var acceptTraceEvents = []string{
+	"sched:sched_switch", "irq:softirq_entry", "irq:softirq_exit",
+	"syscalls:sys_enter_accept", "syscalls:sys_exit_accept",
+	"syscalls:sys_enter_accept4", "syscalls:sys_exit_accept4",
+}
+
+// perfBinary is the perf command the trace runs.
+var perfBinary = "perf"
+
+// acceptTracer is a running `perf record` of acceptTraceEvents on every
+// CPU, started with its events disabled and switched on and off through
+// its control descriptors.
+type acceptTracer struct {
+	cmd  *exec.Cmd
+	dir  string
+	ctl  *os.File
+	ack  *bufio.Reader
+	ackF *os.File
+	errb bytes.Buffer
+}
+
+// startAcceptTrace starts perf and returns once it records.
+func startAcceptTrace() (*acceptTracer, error) {
+	dir, err := os.MkdirTemp("", "epmd-bench-accept-")
+	if err != nil {
+		return nil, err
+	}
+	a := &acceptTracer{dir: dir}
+	ctlR, ctlW, err := os.Pipe()
+	if err != nil {
+		a.cleanup()
+		return nil, err
+	}
+	ackR, ackW, err := os.Pipe()
+	if err != nil {
+		ctlR.Close()
+		ctlW.Close()
+		a.cleanup()
+		return nil, err
+	}
+	args := []string{"record", "-q", "-a", "-D", "-1", "--control", "fd:3,4",
+		"-o", filepath.Join(dir, "perf.data"), "-e", strings.Join(acceptTraceEvents, ",")}
+	a.cmd = exec.Command(perfBinary, args...)
+	a.cmd.ExtraFiles = []*os.File{ctlR, ackW}
+	a.cmd.Stderr = &a.errb
+	err = a.cmd.Start()
+	ctlR.Close()
+	ackW.Close()
+	a.ctl, a.ackF, a.ack = ctlW, ackR, bufio.NewReader(ackR)
+	if err != nil {
+		a.closePipes()
+		a.cleanup()
+		return nil, fmt.Errorf("-accept-trace needs %s (Debian: linux-perf): %w", perfBinary, err)
+	}
+	if err := a.command("enable"); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// command sends perf a control command and waits for its "ack".
+func (a *acceptTracer) command(c string) error {
+	if _, err := io.WriteString(a.ctl, c+"\n"); err != nil {
+		return a.failed(c, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		// perf 6.1 writes the C string's NUL after "ack\n" too.
+		line, err := a.ack.ReadString('\n')
+		if err == nil && strings.TrimLeft(line, "\x00") != "ack\n" {
+			err = fmt.Errorf("perf answered %q, want \"ack\\n\"", line)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return a.failed(c, err)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		return a.failed(c, errors.New("no answer from perf in 30s"))
+	}
+}
+
+// failed stops perf, whose standard error is then complete, and returns
+// err with what perf said.
+func (a *acceptTracer) failed(c string, err error) error {
+	a.kill()
+	return fmt.Errorf("perf record %s: %w (perf said: %s)", c, err, strings.TrimSpace(a.errb.String()))
+}
+
+// stop ends the recording and returns each process's accept calls, by
+// process ID.
+func (a *acceptTracer) stop() (map[int]acceptStats, error) {
+	defer a.cleanup()
+	if err := a.command("disable"); err != nil {
+		return nil, err
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGINT)
+	err := a.cmd.Wait()
+	a.closePipes()
+	if err != nil && !isInterrupted(err) {
+		return nil, fmt.Errorf("perf record: %w (perf said: %s)", err, strings.TrimSpace(a.errb.String()))
+	}
+	script := exec.Command(perfBinary, "script", "-i", filepath.Join(a.dir, "perf.data"), "-F", "pid,tid,cpu,time,event,trace")
+	var errb bytes.Buffer
+	script.Stderr = &errb
+	out, err := script.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := script.Start(); err != nil {
+		return nil, err
+	}
+	got, perr := parseAcceptTrace(out)
+	_, _ = io.Copy(io.Discard, out)
+	if err := script.Wait(); err != nil {
+		return nil, fmt.Errorf("perf script: %w (perf said: %s)", err, strings.TrimSpace(errb.String()))
+	}
+	return got, perr
+}
+
+// isInterrupted reports whether perf ended on the SIGINT stop sends it.
+func isInterrupted(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGINT
+}
+
+// kill stops perf and removes its data; it may be called more than once.
+func (a *acceptTracer) kill() {
+	a.closePipes()
+	_ = a.cmd.Process.Kill()
+	_ = a.cmd.Wait()
+	a.cleanup()
+}
+
+func (a *acceptTracer) closePipes() {
+	if a.ctl != nil {
+		a.ctl.Close()
+		a.ackF.Close()
+		a.ctl = nil
+	}
+}
+
+func (a *acceptTracer) cleanup() { os.RemoveAll(a.dir) }
+
+// parseAcceptTrace reads `perf script -F pid,tid,cpu,time,event,trace`
+// output of acceptTraceEvents and returns, by process ID, the accept calls
+// its threads made. Lines of other events are ignored; a malformed line of
+// a traced event is an error naming it.
+func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
+	type call struct {
+		pid, tid, cpu int
+		t0, t1        int64
+	}
+	type sw struct {
+		t        int64
+		out      bool // switched out (else in, on cpu)
+		runnable bool // switched out runnable: preempted
+		cpu      int
+	}
+	entered := make(map[int]call) // tid: the call it is in
+	callers := make(map[int]bool) // tids that entered an accept call
+	var calls []call
+	switches := make(map[int][]sw)   // tid: its switches
+	softirqs := make(map[int][]span) // cpu: its softirqs, in time order
+	inSoftirq := make(map[int]int64) // cpu: the softirq it runs, from
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		ev := strings.TrimSuffix(f[3], ":")
+		var kind byte
+		switch ev {
+		case "syscalls:sys_enter_accept", "syscalls:sys_enter_accept4":
+			kind = 'e'
+		case "syscalls:sys_exit_accept", "syscalls:sys_exit_accept4":
+			kind = 'x'
+		case "sched:sched_switch":
+			kind = 's'
+		case "irq:softirq_entry":
+			kind = 'i'
+		case "irq:softirq_exit":
+			kind = 'o'
+		default:
+			continue
+		}
+		bad := func(what string) error {
+			return fmt.Errorf("perf script line %d: %s: %q", n, what, line)
+		}
+		pid, tid, ok := parsePidTid(f[0])
+		if !ok {
+			return nil, bad("want PID/TID first")
+		}
+		cpu, ok := parseCPU(f[1])
+		if !ok {
+			return nil, bad("want [CPU] second")
+		}
+		t, ok := parseTraceTime(f[2])
+		if !ok {
+			return nil, bad("want a time in seconds with a colon third")
+		}
+		switch kind {
+		case 'e', 'x':
+			if pid < 0 || tid < 0 {
+				break // perf knows no task for the event: it is none of ours
+			}
+			if kind == 'e' {
+				entered[tid] = call{pid: pid, tid: tid, cpu: cpu, t0: t}
+				callers[tid] = true
+				break
+			}
+			if c, ok := entered[tid]; ok && t >= c.t0 {
+				c.t1 = t
+				calls = append(calls, c)
+			}
+			delete(entered, tid)
+		case 'i':
+			inSoftirq[cpu] = t
+		case 'o':
+			// Softirqs on one CPU do not nest, and perf script sorts by
+			// time: a span out of that order is not counted.
+			spans := softirqs[cpu]
+			if t0, ok := inSoftirq[cpu]; ok && t >= t0 && (len(spans) == 0 || t0 >= spans[len(spans)-1].t1) {
+				softirqs[cpu] = append(spans, span{t0, t})
+			}
+			delete(inSoftirq, cpu)
+		default:
+			prev, state, next, ok := parseSwitch(f[4:])
+			if !ok {
+				return nil, bad("want prev_pid=, prev_state= and next_pid= in a sched_switch")
+			}
+			// A switch inside a call follows the call's entry, so only
+			// threads that have entered one need their switches kept.
+			if callers[prev] {
+				switches[prev] = append(switches[prev], sw{t: t, out: true, runnable: strings.HasPrefix(state, "R")})
+			}
+			if callers[next] {
+				switches[next] = append(switches[next], sw{t: t, cpu: cpu})
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[int]acceptStats)
+	for _, c := range calls {
+		s := out[c.pid]
+		s.calls++
+		d := time.Duration(c.t1 - c.t0)
+		s.max = max(s.max, d)
+		if d > slowAccept {
+			s.slow++
+			s.slowTime += d
+			// Walk the call: on c.cpu from its entry, off the CPU from
+			// each switch out to the next switch in, then on that CPU.
+			cpu, from, on := c.cpu, c.t0, true
+			var off *sw
+			for i, x := range switches[c.tid] {
+				if x.t < from || x.t > c.t1 { // perf script sorts by time: a line out of order is not counted
+					continue
+				}
+				switch {
+				case x.out && on:
+					s.softirq += overlap(softirqs[cpu], from, x.t)
+					off, on = &switches[c.tid][i], false
+				case !x.out && off != nil && x.t >= off.t:
+					if off.runnable {
+						s.preempted += time.Duration(x.t - off.t)
+					} else {
+						s.blocked += time.Duration(x.t - off.t)
+					}
+					off, on, cpu, from = nil, true, x.cpu, x.t
+				}
+			}
+			if on {
+				s.softirq += overlap(softirqs[cpu], from, c.t1)
+			}
+		}
+		out[c.pid] = s
+	}
+	return out, nil
+}
+
+// span is a time interval in nanoseconds, [t0, t1].
+type span struct{ t0, t1 int64 }
+
+// overlap returns how much of [a, b] the spans (in time order, not
+// overlapping each other) cover.
+func overlap(spans []span, a, b int64) time.Duration {
+	i := sort.Search(len(spans), func(i int) bool { return spans[i].t1 > a })
+	var d int64
+	for ; i < len(spans) && spans[i].t0 < b; i++ {
+		d += min(b, spans[i].t1) - max(a, spans[i].t0)
+	}
+	return time.Duration(d)
+}
+
+// parseCPU parses perf's "[CPU]".
+func parseCPU(s string) (int, bool) {
+	s, ok := strings.CutPrefix(s, "[")
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, "]")
+	if !ok {
+		return 0, false
+	}
+	cpu, err := strconv.Atoi(s)
+	return cpu, err == nil && cpu >= 0
+}
+
+// parsePidTid parses "PID/TID"; perf prints -1/-1 for a task it has no
+// record of (a kernel thread started during the trace).
+func parsePidTid(s string) (pid, tid int, ok bool) {
+	a, b, found := strings.Cut(s, "/")
+	if !found {
+		return 0, 0, false
+	}
+	pid, err1 := strconv.Atoi(a)
+	tid, err2 := strconv.Atoi(b)
+	return pid, tid, err1 == nil && err2 == nil && pid >= -1 && tid >= -1
+}
+
+// parseTraceTime parses perf's "SECONDS.FRACTION:" into nanoseconds,
+// without rounding through a float.
+func parseTraceTime(s string) (int64, bool) {
+	s, found := strings.CutSuffix(s, ":")
+	if !found {
+		return 0, false
+	}
+	sec, frac, _ := strings.Cut(s, ".")
+	if len(frac) > 9 {
+		return 0, false
+	}
+	secs, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || secs < 0 || secs > math.MaxInt64/int64(time.Second)-1 {
+		return 0, false
+	}
+	var ns int64
+	if frac != "" {
+		v, err := strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
+		if err != nil || v < 0 {
+			return 0, false
+		}
+		ns = v
+	}
+	return secs*1e9 + ns, true
+}
+
+// parseSwitch reads prev_pid, prev_state and next_pid from a
+// sched_switch's fields.
+func parseSwitch(fields []string) (prev int, state string, next int, ok bool) {
+	var havePrev, haveState, haveNext bool
+	for _, f := range fields {
+		k, v, found := strings.Cut(f, "=")
+		if !found {
+			continue
+		}
+		var err error
+		switch k {
+		case "prev_pid":
+			prev, err = strconv.Atoi(v)
+			havePrev = err == nil
+		case "prev_state":
+			state, haveState = v, v != ""
+		case "next_pid":
+			next, err = strconv.Atoi(v)
+			haveNext = err == nil
+		}
+	}
+	return prev, state, next, havePrev && haveState && haveNext
+}
