@@ -217,3 +217,9 @@ func fired(ctx context.Context, cl *faults.Client) func(Gomega) map[string]uint6
 		return out
 	}
 }
+
+// faultLabel labels a story with the kind of the fault spec it installs,
+// fault:KIND, so that --label-filter selects it with the kind's others.
+func faultLabel(spec string) Labels {
+	return Label("fault:" + faults.MustParse(spec).Action.Kind())
+}
