@@ -99,18 +99,17 @@ BENCH_TARGETS = -target 'C=epmd -port 14369 -relaxed_command_check' \
 	  $(if $(NULLEPMD_SRC),-target 'null=build/nullepmd -port 14371') \
 	  -target 'chaos=$(BIN) -port 14370 -relaxed_command_check' \
 	  -ref C $(if $(NULLEPMD_SRC),-ref null)
+BUILD_NULLEPMD = mkdir -p build $(if $(NULLEPMD_SRC),&& cc -O2 -Wall -o build/nullepmd $(NULLEPMD_SRC))
 bench: build deps
-	mkdir -p build
+	$(BUILD_NULLEPMD)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./epmd/ ./faults/ | tee build/bench-micro.txt
-	$(if $(NULLEPMD_SRC),cc -O2 -Wall -o build/nullepmd $(NULLEPMD_SRC))
 	$(GO) run ./cmd/epmd-bench $(BENCH_TARGETS) -slices 4 -benchout build/bench-epmd.txt $(BENCHFLAGS)
 
 ## bench-accept: the same servers' accept calls while 1000 nodes register,
 ## traced with perf (root; deps installs linux-perf): calls over 1 ms, and
-## their time blocked in the kernel or waiting for a CPU
+## their time blocked, waiting for a CPU, in softirqs, or running (or stolen)
 bench-accept: build deps
-	mkdir -p build
-	$(if $(NULLEPMD_SRC),cc -O2 -Wall -o build/nullepmd $(NULLEPMD_SRC))
+	$(BUILD_NULLEPMD)
 	$(GO) run ./cmd/epmd-bench $(BENCH_TARGETS) -phases register -rounds 5 -accept-trace $(BENCHFLAGS)
 
 ## bench-scale: 19,900 registrations held by one chaos-epmd process
