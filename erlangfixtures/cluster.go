@@ -198,12 +198,25 @@ func (c *Cluster) Logs(ctx context.Context) string {
 	return b.String()
 }
 
-// Terminate removes the nodes' containers, then the network.
+// Terminate removes the nodes' containers one at a time, then the network.
+//
+// Not in parallel: Debian bookworm's Docker engine (docker.io 20.10.24) can
+// deadlock when two containers leave one network at once. A container's
+// exit takes the network's lock, then the controller's, to clear the
+// others' names from its hosts file, while the daemon's watch loop,
+// handling the other container's endpoint deletion, takes them the other
+// way round (moby/moby#42545, whose 20.10 backport, moby/libnetwork#2679,
+// bookworm lacks). The engine then answers no network call again until
+// restarted.
 func (c *Cluster) Terminate(ctx context.Context) error {
 	if c == nil {
 		return nil
 	}
-	err := c.each(func(nd *Node) error { return nd.Terminate(ctx) })
+	var errs []error
+	for _, nd := range c.Nodes {
+		errs = append(errs, nd.Terminate(ctx))
+	}
+	err := errors.Join(errs...)
 	if c.Network != nil {
 		if rerr := c.Network.Remove(ctx); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove network %s: %w", c.Network.Name, rerr))

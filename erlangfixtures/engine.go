@@ -69,6 +69,47 @@ func EngineAvailable(ctx context.Context) error {
 	return nil
 }
 
+// ErrEngineHung is returned by [EngineResponsive] when the engine does not
+// answer a network call in time.
+var ErrEngineHung = errors.New("the Docker engine stopped answering network calls")
+
+// networkLister is the call [EngineResponsive] makes.
+type networkLister interface {
+	NetworkList(ctx context.Context, opts client.NetworkListOptions) (client.NetworkListResult, error)
+}
+
+// EngineResponsive reports whether the engine answers a network call within
+// the given time (a loaded engine answers in milliseconds): a deadlocked
+// dockerd (see [Cluster.Terminate]) no longer lists, creates or removes
+// networks, so that every later fixture waits until its timeout. The error
+// wraps [ErrEngineHung] and says what to do; nil also when ctx ends first.
+func EngineResponsive(ctx context.Context, within time.Duration) error {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return err
+	}
+	return engineResponsive(ctx, cli, within)
+}
+
+func engineResponsive(ctx context.Context, cli networkLister, within time.Duration) error {
+	lctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	f := make(client.Filters).Add("label", LabelFixture+"=1")
+	_, err := cli.NetworkList(lctx, client.NetworkListOptions{Filters: f})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil: // the caller's deadline, not the engine
+		return nil
+	case lctx.Err() != nil:
+		return fmt.Errorf("%w: no answer to a network list in %v. Debian bookworm's docker.io 20.10.24 "+
+			"can deadlock when containers leave one network at once (moby/moby#42545): "+
+			"kill -USR1 the dockerd process for its goroutine stacks (written under /var/run/docker), "+
+			"then restart dockerd and containerd, and run make fixtures-clean", ErrEngineHung, within)
+	}
+	return nil // an answer, even an error, is not a hang
+}
+
 // TB is the part of testing.TB (and of Ginkgo's GinkgoT()) that [RequireEngine]
 // uses.
 type TB interface {

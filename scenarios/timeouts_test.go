@@ -43,4 +43,9 @@ const (
 	diagnosticsWithin = 30 * time.Second
 	// cleanupWithin bounds removing a spec's containers.
 	cleanupWithin = time.Minute
+	// engineAnswersWithin is how long the suite waits for the Docker
+	// engine's network list, at its start and after a failed spec, before
+	// it calls the engine hung; engineAnswersAfterSuite, after the specs.
+	engineAnswersWithin     = 30 * time.Second
+	engineAnswersAfterSuite = 10 * time.Second
 )
