@@ -79,7 +79,7 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 		return
 	}
 	if engineHung.Load() { // this process's abort already says so
-		AddReportEntry("leftovers not checked: the Docker engine stopped answering network calls")
+		AddReportEntry("leftovers not checked: " + erlangfixtures.ErrEngineHung.Error())
 		return
 	}
 	// After an abort by another process Ginkgo leaves this one 30 s (its
