@@ -83,6 +83,10 @@ func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]
 	// Go's default would add four setsockopt calls to every request and
 	// probes on idle registration connections.
 	lc := net.ListenConfig{KeepAlive: -1}
+	// Plain TCP, as the C epmd's sockets are: Go makes listeners Multipath
+	// TCP by default where the kernel has it, and a client that asks for
+	// MPTCP would then get it here and not from the C epmd.
+	lc.SetMultipathTCP(false)
 	for i, a := range addrs {
 		network := "tcp4"
 		if a.Is6() {

@@ -278,3 +278,47 @@ func TestCloseReleasesEveryDescriptor(t *testing.T) {
 		}
 	}
 }
+
+// TestListenPlainTCP: the listening sockets are plain TCP, as the C
+// epmd's are. Go makes a listener Multipath TCP by default (since Go
+// 1.24) where the kernel has it; a client that asks for MPTCP would then
+// get it from chaos-epmd and not from the C epmd.
+func TestListenPlainTCP(t *testing.T) {
+	ls, err := epmd.Listen(context.Background(), "127.0.0.1", epmdtest.Port(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for _, l := range ls {
+		rc, err := l.(*net.TCPListener).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var proto int
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			proto, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PROTOCOL)
+		}); err != nil || serr != nil {
+			t.Fatalf("SO_PROTOCOL of %v: %v, %v", l.Addr(), err, serr)
+		}
+		if proto != syscall.IPPROTO_TCP {
+			t.Errorf("%v listens with protocol %d, want %d (TCP)", l.Addr(), proto, syscall.IPPROTO_TCP)
+		}
+		// A client asking for MPTCP falls back to TCP.
+		var d net.Dialer
+		d.SetMultipathTCP(true)
+		c, err := d.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp, err := c.(*net.TCPConn).MultipathTCP()
+		c.Close()
+		if mp || err != nil {
+			t.Errorf("a client asking for MPTCP to %v: MultipathTCP() = %v, %v; want false, nil", l.Addr(), mp, err)
+		}
+	}
+}
