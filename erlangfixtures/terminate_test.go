@@ -73,7 +73,7 @@ func TestClusterTerminateOneAtATime(t *testing.T) {
 			got = append(got, n)
 		}
 	}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
+	if !slices.Equal(got, want) {
 		t.Fatalf("the nodes' events interleave: %v, want each node's run of events in turn, %v", seq, want)
 	}
 	for _, n := range want {
