@@ -2,6 +2,7 @@ package epmd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -131,27 +132,7 @@ func (r *inlineRig) dial(t *testing.T, rcvbuf int) *net.TCPConn {
 // reply arrives, byte for byte, once its client reads.
 func TestInlineReplyTheSocketDoesNotTake(t *testing.T) {
 	r := newInlineRig(t)
-	reg := r.s.reg.(*MemRegistry)
-	const nodes = 500
-	for i := range nodes {
-		name := fmt.Sprintf("%s%04d", strings.Repeat("n", 200), i)
-		if _, err := reg.Register(Node{Name: name, PortNo: uint16(20000 + i), NodeType: 77, Protocol: 0, HighVsn: 6, LowVsn: 5}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := reg.NamesReply(4369)
-	if len(want) < 100_000 {
-		t.Fatalf("reply of %d bytes: too small to fill the sockets", len(want))
-	}
-
-	slow := r.dial(t, 4096)
-	if _, err := slow.Write([]byte{0, 1, 'n'}); err != nil {
-		t.Fatal(err)
-	}
-	r.accept(t, 3) // arrived with the connection: served inline, reply cut short
-	if n := r.s.OpenConns(); n != 1 {
-		t.Fatalf("%d connections open after serveInline, want 1 (the reply still being sent)", n)
-	}
+	want, slow := r.slowNames(t)
 
 	// The accept loop is free: the next connection is served whole.
 	quick := r.dial(t, 0)
@@ -178,6 +159,70 @@ func TestInlineReplyTheSocketDoesNotTake(t *testing.T) {
 		t.Fatalf("NAMES reply: got %d bytes, want %d (equal prefix %d)", len(got), len(want), commonPrefix(got, want))
 	}
 	waitOpenConns(t, r.s, 0)
+}
+
+// slowNames registers 500 nodes with 204-byte names and asks NAMES on a
+// connection with a small receive buffer that does not read yet. Its
+// request arrives with it, so the rig serves it inline; the reply is far
+// more than the socket takes at once, and the rest waits in a goroutine,
+// with the connection open. It returns the whole reply and the client's
+// connection.
+func (r *inlineRig) slowNames(t *testing.T) ([]byte, *net.TCPConn) {
+	t.Helper()
+	want := registerLongNames(t, r.s)
+	slow := r.dial(t, 4096)
+	if _, err := slow.Write([]byte{0, 1, 'n'}); err != nil {
+		t.Fatal(err)
+	}
+	r.accept(t, 3)
+	if n := r.s.OpenConns(); n != 1 {
+		t.Fatalf("%d connections open after serveInline, want 1 (the reply still being sent)", n)
+	}
+	return want, slow
+}
+
+// registerLongNames registers 500 nodes with 204-byte names, and returns
+// the NAMES reply for them.
+func registerLongNames(t *testing.T, s *Server) []byte {
+	t.Helper()
+	reg := s.reg.(*MemRegistry)
+	const nodes = 500
+	for i := range nodes {
+		name := fmt.Sprintf("%s%04d", strings.Repeat("n", 200), i)
+		if _, err := reg.Register(Node{Name: name, PortNo: uint16(20000 + i), NodeType: 77, Protocol: 0, HighVsn: 6, LowVsn: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := reg.NamesReply(4369)
+	if len(want) < 100_000 {
+		t.Fatalf("reply of %d bytes: too small to fill the sockets", len(want))
+	}
+	return want
+}
+
+// TestInlineCloseEndsPendingReply: a connection whose reply the socket did
+// not take at once, served inline, outlives the accept loop's turn in a
+// goroutine that sends the rest: Shutdown closes it, cutting the reply
+// short, and waits for that goroutine.
+func TestInlineCloseEndsPendingReply(t *testing.T) {
+	r := newInlineRig(t)
+	want, slow := r.slowNames(t)
+	ctx, cancel := context.WithTimeout(context.Background(), inlineIOTimeout)
+	defer cancel()
+	if err := r.s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a reply being sent: %v", err)
+	}
+	got, err := io.ReadAll(slow)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("reading the cut reply: %v", err)
+	}
+	if len(got) >= len(want) || !bytes.Equal(got, want[:len(got)]) {
+		t.Fatalf("after Shutdown the client got %d bytes of the %d-byte reply (equal prefix %d), want a prefix of it cut short",
+			len(got), len(want), commonPrefix(got, want))
+	}
+	if n := r.s.OpenConns(); n != 0 {
+		t.Fatalf("%d connections open after Shutdown, want 0", n)
+	}
 }
 
 func commonPrefix(a, b []byte) int {
