@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -106,9 +107,13 @@ func (a HoldPorts) activate(inj *Injector, f *active) func() {
 	}
 }
 
-// listenAll listens on TCP port p on all addresses, IPv4 and IPv6.
+// listenAll listens on TCP port p on all addresses, IPv4 and IPv6, with
+// plain TCP as the epmd's own listeners (epmd.Listen): Go would make it a
+// Multipath TCP listener where the kernel has MPTCP.
 func listenAll(p int) (net.Listener, error) {
-	return net.Listen("tcp", ":"+strconv.Itoa(p))
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	return lc.Listen(context.Background(), "tcp", ":"+strconv.Itoa(p))
 }
 
 func parseHoldPorts(arg string, _ map[string]string) (Action, *partError) {
