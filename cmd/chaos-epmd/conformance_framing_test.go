@@ -161,10 +161,15 @@ func limitFreshCases() []conformanceCase {
 // N+1 s after the read).
 func (s *session) idleCloseTime() {
 	c := s.dial("idle")
-	c.send([]byte{0})
+	// The server's clock starts when it reads the byte, which on loopback
+	// can be before Write returns here: timed from after the send, a
+	// client scheduled a few ms late would see the close "after N s"
+	// (both servers close 1-5 ms after N+1 s here). Timed from before it,
+	// load only ever adds time.
 	start := time.Now()
+	c.send([]byte{0})
 	r := c.read(idleCloseLimit+2*time.Second, time.Second)
-	// Whole seconds, rounded down: load only ever adds time.
+	// Whole seconds, rounded down.
 	s.printf("idle: %s after %d s", r.end, int(time.Since(start).Seconds()))
 	c.close()
 }
