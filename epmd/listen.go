@@ -79,14 +79,7 @@ func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]
 		}
 		return nil, err
 	}
-	// No TCP keep-alive on accepted connections, as the C epmd sets none:
-	// Go's default would add four setsockopt calls to every request and
-	// probes on idle registration connections.
-	lc := net.ListenConfig{KeepAlive: -1}
-	// Plain TCP, as the C epmd's sockets are: Go makes listeners Multipath
-	// TCP by default where the kernel has it, and a client that asks for
-	// MPTCP would then get it here and not from the C epmd.
-	lc.SetMultipathTCP(false)
+	lc := ListenConfig()
 	for i, a := range addrs {
 		network := "tcp4"
 		if a.Is6() {
@@ -115,6 +108,20 @@ func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]
 		return nil, errors.New("unable to bind any address")
 	}
 	return ls, nil
+}
+
+// ListenConfig makes listeners of the C epmd's kind, for Listen and for any
+// other port the daemon listens on (the hold_ports fault):
+//   - plain TCP: Go makes listeners Multipath TCP by default where the
+//     kernel has it, and a client that asks for MPTCP would then get it
+//     from chaos-epmd and not from the C epmd;
+//   - no TCP keep-alive on accepted connections, as the C epmd sets none:
+//     Go's default would add four setsockopt calls to every request and
+//     probes on idle registration connections.
+func ListenConfig() net.ListenConfig {
+	lc := net.ListenConfig{KeepAlive: -1}
+	lc.SetMultipathTCP(false)
+	return lc
 }
 
 // unwrapSyscall reduces a net.OpError to its errno, whose text is the C

@@ -309,15 +309,7 @@ func TestListenPlainTCP(t *testing.T) {
 			t.Errorf("%v listens with protocol %d, want %d (TCP)", l.Addr(), proto, syscall.IPPROTO_TCP)
 		}
 		// A client asking for MPTCP falls back to TCP.
-		var d net.Dialer
-		d.SetMultipathTCP(true)
-		c, err := d.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		mp, err := c.(*net.TCPConn).MultipathTCP()
-		c.Close()
-		if mp || err != nil {
+		if mp, err := epmdtest.DialMultipath(t, l.Addr().String()); mp || err != nil {
 			t.Errorf("a client asking for MPTCP to %v: MultipathTCP() = %v, %v; want false, nil", l.Addr(), mp, err)
 		}
 	}

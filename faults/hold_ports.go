@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
 
 // maxHeldPorts bounds the range of hold_ports: each port is a descriptor.
@@ -108,11 +110,9 @@ func (a HoldPorts) activate(inj *Injector, f *active) func() {
 }
 
 // listenAll listens on TCP port p on all addresses, IPv4 and IPv6, with
-// plain TCP as the epmd's own listeners (epmd.Listen): Go would make it a
-// Multipath TCP listener where the kernel has MPTCP.
+// the epmd's own kind of listener (plain TCP).
 func listenAll(p int) (net.Listener, error) {
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(false)
+	lc := epmd.ListenConfig()
 	return lc.Listen(context.Background(), "tcp", ":"+strconv.Itoa(p))
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
@@ -80,18 +81,8 @@ func TestHoldPorts(t *testing.T) {
 		}
 	}
 	// The held ports are plain TCP listeners, as the epmd's own: a client
-	// asking for Multipath TCP gets plain TCP (the kernel completes the
-	// handshake although the fault never accepts).
-	var d net.Dialer
-	d.SetMultipathTCP(true)
-	d.Timeout = 5 * time.Second
-	c, err := d.Dial("tcp", "127.0.0.1:"+strconv.Itoa(lo))
-	if err != nil {
-		t.Fatalf("connecting to held port %d: %v", lo, err)
-	}
-	mp, err := c.(*net.TCPConn).MultipathTCP()
-	c.Close()
-	if mp || err != nil {
+	// asking for Multipath TCP gets plain TCP.
+	if mp, err := epmdtest.DialMultipath(t, "127.0.0.1:"+strconv.Itoa(lo)); mp || err != nil {
 		t.Errorf("a client asking for MPTCP to held port %d: MultipathTCP() = %v, %v; want false, nil", lo, mp, err)
 	}
 	inj.Remove(info.ID)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // A port from net.Listen(":0") is in the kernel's ephemeral range: once
@@ -154,4 +155,20 @@ func free(p int) bool {
 		l.Close()
 	}
 	return true
+}
+
+// DialMultipath connects to addr asking for Multipath TCP, and returns
+// whether the connection it got is MPTCP (MultipathTCP's answer): a plain
+// TCP listener, as the C epmd's are, gives plain TCP. The kernel completes
+// the handshake before any accept, so the listener need not accept.
+func DialMultipath(tb testing.TB, addr string) (bool, error) {
+	tb.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	d.SetMultipathTCP(true)
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatalf("connecting to %s asking for MPTCP: %v", addr, err)
+	}
+	defer c.Close()
+	return c.(*net.TCPConn).MultipathTCP()
 }
