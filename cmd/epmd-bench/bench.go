@@ -27,6 +27,7 @@ type sample struct {
 	p50, p99   time.Duration
 	p999       time.Duration
 	rss        int64         // after the phase, bytes
+	rssIdle    int64         // fresh: before the phase, bytes
 	serverCPU  float64       // CPU time of the target per wall time (1 = one core)
 	loadCPU    float64       // CPU time of the worker processes per wall time
 	cpuPerReq  time.Duration // CPU time of the target per request served
@@ -39,6 +40,19 @@ type sample struct {
 // phaseFresh is the warm-up registration on a fresh daemon, reported
 // apart from the measured rounds.
 const phaseFresh = "fresh"
+
+// freshDaemons returns how many times the warm-up registration runs, each
+// time on newly started daemons: once per round, as every other figure is
+// a median over the rounds; once only when a target is a daemon the tool
+// did not start (NAME=@HOST:PORT), which it cannot start again.
+func freshDaemons(c *config, targets []*target) int {
+	for _, t := range targets {
+		if t.cmd == nil {
+			return 1
+		}
+	}
+	return c.rounds
+}
 
 func benchMain(c *config) error {
 	var targets []*target
@@ -95,21 +109,42 @@ func benchMain(c *config) error {
 		c.nodes, c.clients, len(ws), c.rounds)
 	start := time.Now()
 	if c.warmup && c.nodes > 0 {
-		fresh, err := runInterleaved(ws, targets, phaseRegister, c, 0)
-		if err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		for i, t := range targets {
-			s := fresh[i]
-			if rssBase[t.name] > 0 {
-				s.rssPerNode = (s.rss - rssBase[t.name]) / int64(c.nodes)
+		n := freshDaemons(c, targets)
+		for f := range n {
+			if f > 0 {
+				// A new daemon for each sample but the first: stop
+				// them all, then start them again, so that none runs
+				// while another starts.
+				for _, t := range targets {
+					t.stop()
+				}
+				for i, t := range targets {
+					nt, err := startTarget(t.spec)
+					if err != nil {
+						return fmt.Errorf("fresh daemon %d of %d: %w", f+1, n, err)
+					}
+					targets[i] = nt
+					rssBase[t.name] = nt.rss()
+				}
 			}
-			results[t.name][phaseFresh] = append(results[t.name][phaseFresh], s)
-			if c.verbose {
-				fmt.Printf("  warm-up  %-11s %-8s %s\n", phaseRegister, t.name, s)
+			order := stats.Rotate(targets, f)
+			fresh, err := runInterleaved(ws, order, phaseRegister, c, f)
+			if err != nil {
+				return fmt.Errorf("warm-up on fresh daemon %d of %d: %w", f+1, n, err)
 			}
-			if err := release(ws, t); err != nil {
-				return err
+			for i, t := range order {
+				s := fresh[i]
+				s.rssIdle = rssBase[t.name]
+				if s.rssIdle > 0 {
+					s.rssPerNode = (s.rss - s.rssIdle) / int64(c.nodes)
+				}
+				results[t.name][phaseFresh] = append(results[t.name][phaseFresh], s)
+				if c.verbose {
+					fmt.Printf("  fresh %d  %-11s %-8s pid %d: %s\n", f+1, phaseRegister, t.name, t.pid(), s)
+				}
+				if err := release(ws, t); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -418,7 +453,7 @@ func largest(xs []float64) float64 {
 
 // phaseTitles name the phases in the report.
 var phaseTitles = map[string]string{
-	phaseFresh:      "register, fresh daemon (warm-up, once)",
+	phaseFresh:      "register, fresh daemon (warm-up)",
 	phaseRegister:   "register (held until the round ends)",
 	phasePortPlease: "PORT_PLEASE2 (connect, ask, read to close)",
 	phaseNames:      "NAMES, nodes registered",
@@ -522,19 +557,36 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 }
 
 // memoryReport prints each started target's memory: idle, and with the
-// nodes registered for the first time.
+// nodes registered for the first time; the median over the fresh daemons
+// when there were several.
 func memoryReport(w io.Writer, targets []string, results map[string]map[string][]sample, rssBase map[string]int64) {
 	for _, t := range targets {
 		rs := results[t][phaseFresh]
-		if len(rs) == 0 {
-			rs = results[t][phaseRegister]
+		if len(rs) == 0 && len(results[t][phaseRegister]) > 0 {
+			// No warm-up: the first round registered them first.
+			first := results[t][phaseRegister][0]
+			first.rssIdle = rssBase[t]
+			rs = []sample{first}
 		}
-		if len(rs) == 0 || rssBase[t] == 0 {
+		if len(rs) == 0 || rs[0].rssIdle == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%s: RSS idle %.1f MiB, %.1f MiB with %d nodes registered on the fresh daemon: %d bytes per node; registering them took %v\n",
-			t, float64(rssBase[t])/(1<<20), float64(rs[0].rss)/(1<<20), rs[0].nodesHeld,
-			rs[0].rssPerNode, rs[0].elapsed.Round(time.Millisecond))
+		med := func(f func(sample) float64) float64 {
+			xs := make([]float64, len(rs))
+			for i, s := range rs {
+				xs[i] = f(s)
+			}
+			return stats.Median(xs)
+		}
+		over := "the fresh daemon"
+		if len(rs) > 1 {
+			over = fmt.Sprintf("a fresh daemon (median of %d)", len(rs))
+		}
+		fmt.Fprintf(w, "%s: RSS idle %.1f MiB, %.1f MiB with %d nodes registered on %s: %.0f bytes per node; registering them took %v\n",
+			t, med(func(s sample) float64 { return float64(s.rssIdle) })/(1<<20),
+			med(func(s sample) float64 { return float64(s.rss) })/(1<<20), rs[0].nodesHeld, over,
+			med(func(s sample) float64 { return float64(s.rssPerNode) }),
+			time.Duration(med(func(s sample) float64 { return float64(s.elapsed) })).Round(time.Millisecond))
 	}
 }
 

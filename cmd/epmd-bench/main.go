@@ -31,6 +31,11 @@
 //
 // Before the first round every target gets the same warm-up: -nodes
 // registrations, released again, reported as the "fresh daemon" figures.
+// It runs -rounds times, each time on daemons started anew (all stopped,
+// then all started), so that those figures are medians over the rounds
+// as every other one is; the measured rounds run on the last of them. A
+// target given as NAME=@HOST:PORT cannot be started again: then the
+// warm-up runs once.
 // A daemon's descriptor table (like its other first-use costs) grows
 // during that pass, not in a measured round; the worker processes grow
 // their own descriptor tables before they start, because in a
@@ -109,7 +114,7 @@ func main() {
 	var phases string
 	flag.Var(&targets, "target", "`NAME=COMMAND` to start (port from its -port flag), or NAME=@HOST:PORT; repeatable")
 	flag.Var(&refs, "ref", "`NAME` of a target the others are compared with (ratio columns); repeatable; default the first target")
-	flag.BoolVar(&c.warmup, "warmup", true, "register -nodes nodes on each target once, and release them, before the measured rounds")
+	flag.BoolVar(&c.warmup, "warmup", true, "before the measured rounds, register -nodes nodes on each target and release them: -rounds times, each on daemons started anew")
 	flag.IntVar(&c.nodes, "nodes", 1000, "nodes registered before the query phases")
 	flag.IntVar(&c.clients, "clients", 4, "concurrent clients")
 	flag.IntVar(&c.workers, "workers", 4, "client processes the clients are spread over")
@@ -240,6 +245,7 @@ func (w *worker) stop() {
 // target is one epmd under test.
 type target struct {
 	name string
+	spec string // as given to -target
 	addr string
 	cmd  *exec.Cmd // nil for a daemon the tool did not start
 }
@@ -279,7 +285,7 @@ func startTarget(spec string) (*target, error) {
 	if !ok || name == "" || cmdline == "" {
 		return nil, fmt.Errorf("target %q: want NAME=COMMAND or NAME=@HOST:PORT", spec)
 	}
-	t := &target{name: name}
+	t := &target{name: name, spec: spec}
 	if addr, ok := strings.CutPrefix(cmdline, "@"); ok {
 		t.addr = addr
 		return t, waitReady(t, 5*time.Second)

@@ -198,6 +198,73 @@ func TestAcceptTrace(t *testing.T) {
 	}
 }
 
+// TestFreshDaemons checks that the warm-up runs once per round, each time
+// on a daemon started anew (a new pid every time), and only once when a
+// target is a daemon the tool did not start. It needs epmd (make deps
+// installs it); without it it fails under CI=true and is skipped elsewhere.
+func TestFreshDaemons(t *testing.T) {
+	if _, err := exec.LookPath("epmd"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("needs epmd: %v, and CI=true", err)
+		}
+		t.Skipf("needs epmd: %v", err)
+	}
+	freePort := func() string {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	}
+	// freshLines returns, per target, the pids of its "fresh N" lines,
+	// which must be numbered 1, 2, ... in order.
+	freshLines := func(out string) map[string][]string {
+		re := regexp.MustCompile(`^  fresh ([0-9]+) +register +([a-zA-Z]+) +pid ([0-9]+): `)
+		pids := make(map[string][]string)
+		for line := range strings.Lines(out) {
+			m := re.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			if want := strconv.Itoa(len(pids[m[2]]) + 1); m[1] != want {
+				t.Fatalf("line %q: fresh %s, want fresh %s\n%s", line, m[1], want, out)
+			}
+			pids[m[2]] = append(pids[m[2]], m[3])
+		}
+		return pids
+	}
+	args := []string{"-nodes", "20", "-clients", "2", "-workers", "2", "-rounds", "3", "-phases", "register",
+		"-conntrack-limit", "0", "-v"}
+
+	t.Run("started here", func(t *testing.T) {
+		out, code := run(t, append([]string{"-target", "C=epmd -port " + freePort() + " -relaxed_command_check"}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		pids := freshLines(out)["C"]
+		if len(pids) != 3 || pids[0] == pids[1] || pids[1] == pids[2] || pids[0] == pids[2] {
+			t.Fatalf("fresh daemons' pids %q, want 3 different ones\n%s", pids, out)
+		}
+		if !regexp.MustCompile(`(?m)^C: RSS idle [0-9.]+ MiB, [0-9.]+ MiB with 20 nodes registered on a fresh daemon \(median of 3\): [0-9]+ bytes per node; registering them took `).MatchString(out) {
+			t.Fatalf("no memory line for the median of 3 fresh daemons\n%s", out)
+		}
+	})
+	t.Run("one not started here", func(t *testing.T) {
+		out, code := run(t, append([]string{"-target", "C=epmd -port " + freePort() + " -relaxed_command_check",
+			"-target", "two=@" + serveInProcess(t)}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		if got := freshLines(out); len(got["C"]) != 1 || len(got["two"]) != 1 {
+			t.Fatalf("fresh lines %q, want one per target\n%s", got, out)
+		}
+		if !strings.Contains(out, "\nC: RSS idle ") || !strings.Contains(out, " registered on the fresh daemon: ") {
+			t.Fatalf("no memory line for the one fresh daemon\n%s", out)
+		}
+	})
+}
+
 // serveInProcess starts a chaos-epmd server in the test process on a free
 // loopback port, closed when the test ends, and returns its address.
 func serveInProcess(t *testing.T) string {
