@@ -240,7 +240,7 @@ func (c *fdConn) control(fn func(fd int)) error {
 
 // epollAdd adds the socket to an epoll instance, or re-arms it there,
 // while it cannot be closed; never once it is the poller's.
-func (c *fdConn) epollAdd(epfd int, ev *syscall.EpollEvent) error {
+func (c *fdConn) epollAdd(epfd int, ev *syscall.EpollEvent, in *bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -249,7 +249,7 @@ func (c *fdConn) epollAdd(epfd int, ev *syscall.EpollEvent) error {
 	case c.f != nil:
 		return errWouldBlock
 	}
-	return epollAdd(epfd, c.fd, ev)
+	return epollAdd(epfd, c.fd, ev, in)
 }
 
 // SyscallConn gives the descriptor to the server's registration watcher

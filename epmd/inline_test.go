@@ -511,3 +511,70 @@ func TestFDConn(t *testing.T) {
 		t.Error("Control after Close succeeded")
 	}
 }
+
+// TestEpollAdd: a socket goes into the watcher's epoll instance with ADD,
+// and is re-armed with MOD once it is there (a request that waited there,
+// then its registration), each in one call; when the caller's record is
+// wrong, the other operation still puts it there. Either way the socket's
+// next event is reported once (EPOLLONESHOT).
+func TestEpollAdd(t *testing.T) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(epfd)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	if _, err := syscall.Write(fds[1], []byte{1}); err != nil { // fds[0] stays readable
+		t.Fatal(err)
+	}
+	ev := epollData(7)
+	events := func() []uint64 {
+		var evs [4]syscall.EpollEvent
+		n, err := epollWaitNow(epfd, evs[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []uint64
+		for i := range n {
+			ids = append(ids, epollID(&evs[i]))
+		}
+		return ids
+	}
+	steps := []struct {
+		name   string
+		in     bool
+		delete bool // take it out of the instance first
+	}{
+		{"not there, recorded so", false, false},
+		{"there, recorded so", true, false},
+		{"there, recorded as not", false, false},
+		{"not there, recorded as there", true, true},
+	}
+	for _, st := range steps {
+		if st.delete {
+			if err := epollCtl(epfd, syscall.EPOLL_CTL_DEL, fds[0], &ev); err != nil {
+				t.Fatalf("%s: EPOLL_CTL_DEL: %v", st.name, err)
+			}
+		}
+		in := st.in
+		if err := epollAdd(epfd, fds[0], &ev, &in); err != nil || !in {
+			t.Fatalf("%s: epollAdd = %v, in = %v; want nil, true", st.name, err, in)
+		}
+		if got := events(); len(got) != 1 || got[0] != 7 {
+			t.Fatalf("%s: events %v, want [7]", st.name, got)
+		}
+		if got := events(); len(got) != 0 {
+			t.Fatalf("%s: events %v after the one-shot event, want none", st.name, got)
+		}
+	}
+	// A descriptor it cannot watch leaves the record alone.
+	in := false
+	if err := epollAdd(epfd, -1, &ev, &in); err != syscall.EBADF || in {
+		t.Fatalf("epollAdd on -1 = %v, in = %v; want EBADF, false", err, in)
+	}
+}

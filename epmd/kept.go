@@ -74,7 +74,7 @@ func (s *Server) watchKept(c *Conn) bool {
 	ev := epollData(c.ID)
 	// Control holds the descriptor open: a connection closed meanwhile
 	// fails here instead of watching whatever reuses its number.
-	cerr := raw.Control(func(fd uintptr) { err = epollAdd(k.epfd, int(fd), &ev) })
+	cerr := raw.Control(func(fd uintptr) { err = epollAdd(k.epfd, int(fd), &ev, &c.inEpoll) })
 	if cerr != nil || err != nil {
 		delete(k.conns, c.ID)
 		c.watched.Store(false)
@@ -208,7 +208,7 @@ func (s *Server) armPending(p *pendingReq) bool {
 	}
 	id := p.c.ID
 	p.ev = epollData(id)
-	if p.c.nc.(*fdConn).epollAdd(k.epfd, &p.ev) != nil {
+	if p.c.nc.(*fdConn).epollAdd(k.epfd, &p.ev, &p.c.inEpoll) != nil {
 		return false
 	}
 	k.pending[id] = p
@@ -308,12 +308,21 @@ func epollCtl(epfd, op, fd int, ev *syscall.EpollEvent) error {
 	return nil
 }
 
-// epollAdd adds fd to the instance, or re-arms it when it is there
-// already: a registration whose request once waited in it.
-func epollAdd(epfd, fd int, ev *syscall.EpollEvent) error {
-	err := epollCtl(epfd, syscall.EPOLL_CTL_ADD, fd, ev)
-	if err == syscall.EEXIST {
-		err = epollCtl(epfd, syscall.EPOLL_CTL_MOD, fd, ev)
+// epollAdd adds fd to the instance, or re-arms it when *in says it is
+// there already (a request that waited there before: more of it, or a
+// registration); it sets *in, under the watcher's lock. One call either
+// way; a second only when *in was wrong.
+func epollAdd(epfd, fd int, ev *syscall.EpollEvent, in *bool) error {
+	op, other := syscall.EPOLL_CTL_ADD, syscall.EPOLL_CTL_MOD
+	if *in {
+		op, other = other, op
+	}
+	err := epollCtl(epfd, op, fd, ev)
+	if err == syscall.EEXIST || err == syscall.ENOENT {
+		err = epollCtl(epfd, other, fd, ev)
+	}
+	if err == nil {
+		*in = true
 	}
 	return err
 }

@@ -155,6 +155,7 @@ type Conn struct {
 	kept          bool
 	closed        atomic.Bool
 	watched       atomic.Bool     // handed to the server's keptConns
+	inEpoll       bool            // in keptConns' epoll instance (keptConns.mu)
 	raw           syscall.RawConn // nil when nc has no descriptor
 }
 
