@@ -164,14 +164,7 @@ func TestAcceptTrace(t *testing.T) {
 		t.Skip(msg)
 	}
 	inproc := serveInProcess(t)
-	// A free port for the C epmd.
-	free, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(free.Addr().(*net.TCPAddr).Port)
-	free.Close()
-	out, code := run(t, "-target", "C=epmd -port "+port+" -relaxed_command_check", "-target", "two=@"+inproc,
+	out, code := run(t, "-target", "C=epmd -port "+freePort(t)+" -relaxed_command_check", "-target", "two=@"+inproc,
 		"-nodes", "40", "-clients", "2", "-workers", "2", "-rounds", "2", "-phases", "register",
 		"-conntrack-limit", "0", "-accept-trace")
 	if code != 0 {
@@ -209,14 +202,6 @@ func TestFreshDaemons(t *testing.T) {
 		}
 		t.Skipf("needs epmd: %v", err)
 	}
-	freePort := func() string {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	}
 	// freshLines returns, per target, the pids of its "fresh N" lines,
 	// which must be numbered 1, 2, ... in order.
 	freshLines := func(out string) map[string][]string {
@@ -238,7 +223,7 @@ func TestFreshDaemons(t *testing.T) {
 		"-conntrack-limit", "0", "-v"}
 
 	t.Run("started here", func(t *testing.T) {
-		out, code := run(t, append([]string{"-target", "C=epmd -port " + freePort() + " -relaxed_command_check"}, args...)...)
+		out, code := run(t, append([]string{"-target", "C=epmd -port " + freePort(t) + " -relaxed_command_check"}, args...)...)
 		if code != 0 {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
@@ -251,7 +236,7 @@ func TestFreshDaemons(t *testing.T) {
 		}
 	})
 	t.Run("one not started here", func(t *testing.T) {
-		out, code := run(t, append([]string{"-target", "C=epmd -port " + freePort() + " -relaxed_command_check",
+		out, code := run(t, append([]string{"-target", "C=epmd -port " + freePort(t) + " -relaxed_command_check",
 			"-target", "two=@" + serveInProcess(t)}, args...)...)
 		if code != 0 {
 			t.Fatalf("exit %d:\n%s", code, out)
@@ -263,6 +248,18 @@ func TestFreshDaemons(t *testing.T) {
 			t.Fatalf("no memory line for the one fresh daemon\n%s", out)
 		}
 	})
+}
+
+// freePort returns a loopback port that was free a moment ago, for an
+// epmd the tool starts.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 // serveInProcess starts a chaos-epmd server in the test process on a free
