@@ -275,12 +275,16 @@ func testInlineRequestInPieces(t *testing.T, watcherOff bool) {
 		then   []byte // sent after the server read rest
 		reply  []byte // what the client reads to the close
 		closed bool   // the server closed the connection without reply
+		reset  bool   // the server left bytes unread: a RST follows reply
 	}{
 		{name: "length only", first: []byte{0, 1}, rest: []byte{'n'}, reply: []byte{0, 0, 0x11, 0x11}},
 		{name: "one byte", first: []byte{0}, rest: []byte{1, 'n'}, reply: []byte{0, 0, 0x11, 0x11}},
 		{name: "port please, name cut", first: []byte{0, 4, 'z', 'a'}, rest: []byte("bc"), reply: []byte{'w', 1}},
 		{name: "nothing", first: nil, rest: []byte{0, 1, 'n'}, reply: []byte{0, 0, 0x11, 0x11}},
 		{name: "three pieces", first: []byte{0}, rest: []byte{4, 'z'}, then: []byte("abc"), reply: []byte{'w', 1}},
+		// The rest is read to the length, not beyond: the surplus stays
+		// unread, and the close sends a RST, as the C epmd's does.
+		{name: "length only, then the rest and more", first: []byte{0, 1}, rest: []byte{'n', 'x'}, reply: []byte{0, 0, 0x11, 0x11}, reset: true},
 		{name: "surplus at once", first: []byte{0, 1, 'n', 'x'}, closed: true},
 		{name: "bad length", first: []byte{0, 0}, closed: true},
 	}
@@ -310,7 +314,11 @@ func testInlineRequestInPieces(t *testing.T, watcherOff bool) {
 				}
 			}
 			got, err := io.ReadAll(c)
-			if err != nil {
+			if tt.reset {
+				if !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("read to the close: %v, want ECONNRESET", err)
+				}
+			} else if err != nil {
 				t.Fatal(err)
 			}
 			if tt.closed {
@@ -465,6 +473,10 @@ func TestFDConn(t *testing.T) {
 	if n, err := fc.readNow(make([]byte, 4)); n != 0 || err != errWouldBlock {
 		t.Fatalf("readNow with nothing there = %d, %v", n, err)
 	}
+	dl := time.Now().Add(time.Hour)
+	if err := fc.SetDeadline(dl); err != nil || !fc.rdl.Equal(dl) || !fc.wdl.Equal(dl) {
+		t.Fatalf("SetDeadline(%v) on the bare descriptor = %v; read deadline %v, write deadline %v", dl, err, fc.rdl, fc.wdl)
+	}
 	_ = fc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	_, err = fc.Read(make([]byte, 4))
 	var ne net.Error
@@ -509,6 +521,12 @@ func TestFDConn(t *testing.T) {
 	}
 	if err := (fdRaw{fc}).Control(func(uintptr) { t.Error("Control ran on a closed descriptor") }); err == nil {
 		t.Error("Control after Close succeeded")
+	}
+	if err := (fdRaw{fc}).Read(func(uintptr) bool { t.Error("RawConn Read ran on a closed descriptor"); return true }); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("RawConn Read after Close = %v, want net.ErrClosed", err)
+	}
+	if err := fc.SetDeadline(time.Now()); err == nil {
+		t.Error("SetDeadline on the poller's closed file succeeded")
 	}
 }
 
@@ -576,5 +594,150 @@ func TestEpollAdd(t *testing.T) {
 	in := false
 	if err := epollAdd(epfd, -1, &ev, &in); err != syscall.EBADF || in {
 		t.Fatalf("epollAdd on -1 = %v, in = %v; want EBADF, false", err, in)
+	}
+}
+
+// TestFDConnOnDescriptorZero: descriptor 0 is a socket like any other. A
+// program that embeds the server and closed its standard input gets its
+// next socket there (Go opens /dev/null only for descriptors closed when
+// it starts), and the connection must not take it for a closed one: it
+// reads, writes, reads nothing into nothing, is watched, and closes, first
+// with the bare descriptor, then once it went to Go's poller.
+func TestFDConnOnDescriptorZero(t *testing.T) {
+	saved, err := syscall.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Dup3(saved, 0, 0)
+		_ = syscall.Close(saved)
+	})
+	// onZero makes descriptor 0 a non-blocking socket and returns its peer.
+	onZero := func() (*fdConn, int) {
+		t.Helper()
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fds[0] != 0 { // it is when 0 was free (closed before)
+			if err := syscall.Dup3(fds[0], 0, syscall.O_CLOEXEC); err != nil {
+				t.Fatal(err)
+			}
+			_ = syscall.Close(fds[0])
+		}
+		t.Cleanup(func() { _ = syscall.Close(fds[1]) })
+		return &fdConn{fd: 0}, fds[1]
+	}
+	peerRead := func(peer int, want string) {
+		t.Helper()
+		b := make([]byte, 16)
+		var n int
+		pollUntil(t, func() bool {
+			n, err = syscall.Read(peer, b)
+			return err != syscall.EAGAIN
+		}, func() string { return "the peer read nothing" })
+		if err != nil || string(b[:max(n, 0)]) != want {
+			t.Fatalf("the peer read %q, %v; want %q", b[:max(n, 0)], err, want)
+		}
+	}
+
+	fc, peer := onZero()
+	if _, err := syscall.Write(peer, []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	if n, err := fc.readNow(b); n != 3 || err != nil || string(b[:3]) != "abc" {
+		t.Fatalf("readNow on descriptor 0 = %d, %v (%q); want 3, nil (abc)", n, err, b[:max(n, 0)])
+	}
+	if n, err := fc.Read(nil); n != 0 || err != nil {
+		t.Fatalf("Read into nothing = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := fc.writeNow([]byte("xyz")); n != 3 || err != nil {
+		t.Fatalf("writeNow on descriptor 0 = %d, %v; want 3, nil", n, err)
+	}
+	peerRead(peer, "xyz")
+	ran := -1
+	if err := (fdRaw{fc}).Control(func(fd uintptr) { ran = int(fd) }); err != nil || ran != 0 {
+		t.Fatalf("Control = %v, ran on %d; want nil, 0", err, ran)
+	}
+	ran = -1
+	if err := (fdRaw{fc}).Read(func(fd uintptr) bool { ran = int(fd); return true }); err != nil || ran != 0 {
+		t.Fatalf("RawConn Read = %v, ran on %d; want nil, 0", err, ran)
+	}
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(epfd)
+	ev, in := epollData(9), false
+	if err := fc.epollAdd(epfd, &ev, &in); err != nil || !in {
+		t.Fatalf("epollAdd of descriptor 0 = %v, in = %v; want nil, true", err, in)
+	}
+	if _, err := syscall.Write(peer, []byte("d")); err != nil {
+		t.Fatal(err)
+	}
+	var evs [2]syscall.EpollEvent
+	if n, err := syscall.EpollWait(epfd, evs[:], int(inlineIOTimeout/time.Millisecond)); n != 1 || err != nil || epollID(&evs[0]) != 9 {
+		t.Fatalf("epoll_wait = %d, %v; want the one event of 9", n, err)
+	}
+	if n, err := fc.readNow(b); n != 1 || err != nil { // a FIN, not a RST, at the close
+		t.Fatalf("readNow after the event = %d, %v; want 1, nil", n, err)
+	}
+	if err := fc.Close(); err != nil {
+		t.Fatalf("Close of descriptor 0 = %v, want nil", err)
+	}
+	peerRead(peer, "") // the end of the stream: closed for real
+
+	// Once a read waited, Go's poller owns the descriptor.
+	fc, peer = onZero()
+	_ = fc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	var ne net.Error
+	if _, err := fc.Read(b); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Read with nothing there on descriptor 0: %v, want a timeout", err)
+	}
+	if fc.f == nil {
+		t.Fatal("the read that waited did not go to the poller")
+	}
+	// A RawConn Read whose first call is not done waits in the poller and
+	// calls again once something arrives (the peer writes during the first).
+	_ = fc.SetReadDeadline(time.Now().Add(inlineIOTimeout))
+	calls := 0
+	calls, n := 0, 0
+	first := func(fd uintptr) bool {
+		calls++
+		if calls == 1 {
+			if _, err := syscall.Write(peer, []byte("e")); err != nil {
+				t.Error(err)
+			}
+			return false
+		}
+		n, _ = rawRead(int(fd), b)
+		return true
+	}
+	if err := (fdRaw{fc}).Read(first); err != nil || calls != 2 || n != 1 {
+		t.Fatalf("RawConn Read = %v after %d calls, %d bytes read; want nil after 2, 1", err, calls, n)
+	}
+	if err := fc.Close(); err != nil {
+		t.Fatalf("Close of descriptor 0 from the poller = %v, want nil", err)
+	}
+	peerRead(peer, "")
+}
+
+// TestSockaddrZone: an IPv6 peer with a scope (a link-local address) keeps
+// it, named after its interface when there is one, else by its number.
+func TestSockaddrZone(t *testing.T) {
+	ll := [16]byte{0: 0xfe, 1: 0x80, 15: 1}
+	lo, err := net.InterfaceByIndex(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		zone uint32
+		want string
+	}{{0, "[fe80::1]:4369"}, {1, "[fe80::1%" + lo.Name + "]:4369"}, {1 << 30, "[fe80::1%1073741824]:4369"}} {
+		got := sockaddrAddrPort(&syscall.SockaddrInet6{Port: 4369, ZoneId: tt.zone, Addr: ll}).String()
+		if got != tt.want {
+			t.Errorf("scope %d: %s, want %s", tt.zone, got, tt.want)
+		}
 	}
 }
