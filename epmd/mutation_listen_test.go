@@ -121,8 +121,20 @@ func TestStrerror(t *testing.T) {
 
 // TestRegistrationEndLogged: at -d the end of a registration connection
 // is logged when it carried data (with its dump at -d -d) or failed; a
-// plain close (EOF) is not.
+// plain close (EOF) is not. The data is all that arrived, whether the
+// watcher's loop read it (the bare protocol) or a goroutine did (behind
+// middleware, which may wait).
 func TestRegistrationEndLogged(t *testing.T) {
+	pass := func(next epmd.Handler) epmd.Handler { return next }
+	for _, mw := range []struct {
+		name string
+		mw   []epmd.Middleware
+	}{{"bare", nil}, {"middleware", []epmd.Middleware{pass}}} {
+		t.Run(mw.name, func(t *testing.T) { testRegistrationEndLogged(t, mw.mw) })
+	}
+}
+
+func testRegistrationEndLogged(t *testing.T, mw []epmd.Middleware) {
 	fdLine := regexp.MustCompile(`socket \d+`)
 	tests := []struct {
 		name  string
@@ -130,8 +142,8 @@ func TestRegistrationEndLogged(t *testing.T) {
 		end   func(net.Conn)
 		want  []string
 	}{
-		{name: "data at -d", debug: 1, end: func(c net.Conn) { _, _ = c.Write([]byte("xy")) },
-			want: []string{"epmd: got more than expected on ALIVE socket FD (2)"}},
+		{name: "data at -d", debug: 1, end: func(c net.Conn) { _, _ = c.Write([]byte("xyz")) },
+			want: []string{"epmd: got more than expected on ALIVE socket FD (3)"}},
 		{name: "data at -d -d", debug: 2, end: func(c net.Conn) { _, _ = c.Write([]byte("xy")) },
 			want: []string{"epmd: got more than expected on ALIVE socket FD (2)", "epmd: got 2 bytes",
 				"***** 00000000  78 79                                             |xy|"}},
@@ -143,7 +155,7 @@ func TestRegistrationEndLogged(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs logBuffer
-			s := &epmd.Server{Logger: slog.New(epmd.NewDebugHandler(&logs, tt.debug))}
+			s := &epmd.Server{Logger: slog.New(epmd.NewDebugHandler(&logs, tt.debug)), Middleware: mw}
 			addr := startServer(t, s)
 			conn, _ := register(t, addr, &epmd.Alive2Req{PortNo: 7, NodeType: 'M', HighVsn: 6, LowVsn: 5, Name: "ends"})
 			if tt.debug >= 1 { // the reply's log line follows the reply
