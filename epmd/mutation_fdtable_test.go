@@ -1,9 +1,9 @@
 package epmd_test
 
-// The descriptor table of a child process no other test ran in (earlier
-// tests grow this one's, up to past the limit; TestFileTable works in a
-// child of its own): the kernel gives tables of a power of two entries, so
-// every size below is exact (see make mutate).
+// The descriptor table of this process, or of a child when earlier tests
+// left this one too large (tableWithRoom; TestFileTable works in a child of
+// its own): the kernel gives tables of a power of two entries, so every
+// size below is exact (see make mutate).
 
 import (
 	"context"
@@ -34,17 +34,25 @@ func (r fakeRaw) Control(f func(fd uintptr)) error { f(uintptr(r)); return nil }
 func (fakeRaw) Read(func(fd uintptr) bool) error   { return syscall.ENOTSUP }
 func (fakeRaw) Write(func(fd uintptr) bool) error  { return syscall.ENOTSUP }
 
-// inFreshTable reports whether this is a child process started for the
-// test (then the test goes on); when not, it runs the test in one, whose
-// descriptor table only the test grows, and passes, fails or skips as the
-// child did. In this process the table is whatever earlier tests left:
-// 32,768 entries after the hostile ones, beyond a limit of 20,000, where
-// these tests could only skip.
-func inFreshTable(t *testing.T) bool {
+// tableWithRoom makes this process's descriptor table at least 1024
+// entries and reports its size, the limit, and whether the test runs here:
+// when the table can double the given number of times under the limit.
+// Earlier tests may have grown it past that (32,768 entries after the
+// hostile ones, beyond a limit of 20,000), where the test could only skip;
+// then it runs the test in a child process, whose table only the test
+// grows, and passes, fails or skips as the child did. It runs here when it
+// can, so that make mutate's coverage run counts what the test reaches (a
+// child's coverage is not in the profile).
+func tableWithRoom(t *testing.T, doublings int) (size, limit int, here bool) {
 	t.Helper()
+	limit = epmd.RaiseFileLimit()
+	if _, err := epmd.GrowFileTable(1024); err != nil {
+		t.Fatal(err)
+	}
+	size = fdTableSize(t)
 	const env = "EPMD_FRESH_TABLE_TEST"
-	if os.Getenv(env) == t.Name() {
-		return true
+	if size<<doublings <= limit || os.Getenv(env) == t.Name() {
+		return size, limit, true
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), env+"="+t.Name())
@@ -58,21 +66,17 @@ func inFreshTable(t *testing.T) bool {
 	case !strings.Contains(out, "--- PASS: "+t.Name()):
 		t.Fatalf("child did not pass:\n%s", out)
 	}
-	t.Logf("child:\n%s", out)
-	return false
+	t.Logf("a table of %d entries here, limit %d: run in a child:\n%s", size, limit, out)
+	return size, limit, false
 }
 
 // TestGrowAheadAtExactlyHalf: a connection on descriptor size/2 - 1 leaves
 // the table alone; one on size/2 doubles it.
 func TestGrowAheadAtExactlyHalf(t *testing.T) {
-	if !inFreshTable(t) {
+	size, limit, here := tableWithRoom(t, 1)
+	if !here {
 		return
 	}
-	limit := epmd.RaiseFileLimit()
-	if _, err := epmd.GrowFileTable(1024); err != nil {
-		t.Fatal(err)
-	}
-	size := fdTableSize(t)
 	if 2*size > limit {
 		t.Skipf("table of %d entries, limit %d: no room to double it", size, limit)
 	}
@@ -137,14 +141,10 @@ func fdTableSize(t *testing.T) int {
 }
 
 func TestFileTableInProcess(t *testing.T) {
-	if !inFreshTable(t) {
+	s, limit, here := tableWithRoom(t, 3)
+	if !here {
 		return
 	}
-	limit := epmd.RaiseFileLimit()
-	if _, err := epmd.GrowFileTable(1024); err != nil {
-		t.Fatal(err)
-	}
-	s := fdTableSize(t)
 	t.Logf("descriptor table: %d entries, limit %d", s, limit)
 	if 8*s > limit {
 		t.Skipf("table of %d entries, limit %d: no room to double it three times", s, limit)
