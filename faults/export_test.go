@@ -1,5 +1,7 @@
 package faults
 
+import "github.com/chaos-epmd/chaos-epmd/epmd"
+
 // KindEntry is a kind's entry in the table of kinds, as the kind-generic
 // tests (package faults_test) see it.
 type KindEntry struct {
@@ -35,3 +37,6 @@ type Unlisted struct{}
 func (Unlisted) Kind() string { return "unlisted" }
 
 func (Unlisted) appendArgs(b []byte) []byte { return b }
+
+// SliceMiddleware is a Slice's middleware, whatever the injector.
+func SliceMiddleware(a Slice) epmd.Middleware { return a.middleware(nil, nil) }
