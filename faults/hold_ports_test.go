@@ -134,7 +134,14 @@ func TestHoldPortsTakesPortWhenFreed(t *testing.T) {
 	}
 
 	other.Close()
-	waitForCond(t, fmt.Sprintf("port %d held after the other listener closed, under %s", p, spec), func() bool { return !portFree(p) })
+	// The retry logs the port held right after it takes it: waiting for
+	// the port alone could look at the log between the two.
+	waitForCond(t, fmt.Sprintf("port %d held and logged after the other listener closed, under %s", p, spec), func() bool {
+		return len(logs.matching("hold_ports: port held")) > 0
+	})
+	if portFree(p) {
+		t.Errorf("port %d logged held, but free", p)
+	}
 	held := "hold_ports: port held fault=" + spec + " id=1 port=" + strconv.Itoa(p)
 	if got := logs.matching("hold_ports: port held"); !slices.Equal(got, []string{held}) {
 		t.Errorf("logged %q, want %q", got, held)
