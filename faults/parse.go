@@ -33,10 +33,10 @@ func (e *SpecError) Error() string {
 	return fmt.Sprintf("fault %q: %s: %s", e.Spec, e.Key, e.Msg)
 }
 
-// partError is a SpecError before the spec is known.
+// partError is a SpecError before the spec is known: its key and message,
+// which Parse wraps with the spec. It has no Error method, so that a nil
+// *partError cannot leave this package as a non-nil error.
 type partError struct{ key, msg string }
-
-func (e *partError) Error() string { return e.key + ": " + e.msg }
 
 func errf(key, format string, args ...any) *partError {
 	return &partError{key: key, msg: fmt.Sprintf(format, args...)}

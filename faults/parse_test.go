@@ -177,6 +177,26 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestMustParse: a valid spec gives what Parse gives; a bad one panics
+// with Parse's *SpecError, whose message names the spec.
+func TestMustParse(t *testing.T) {
+	if f := faults.MustParse("drop,req=names"); f.String() != "drop,req=names" {
+		t.Errorf("MustParse(drop,req=names) = %q", f)
+	}
+	defer func() {
+		r := recover()
+		if r == nil {
+			return // reported below
+		}
+		se, ok := r.(*faults.SpecError)
+		if want := `fault "hang,first=0": first: want a whole number from 1 to 2147483647`; !ok || se.Error() != want {
+			t.Errorf("MustParse(hang,first=0) panicked with %#v, want the SpecError %s", r, want)
+		}
+	}()
+	faults.MustParse("hang,first=0")
+	t.Error("MustParse(hang,first=0) returned; want a panic")
+}
+
 func TestParseList(t *testing.T) {
 	fs, err := faults.ParseList(strings.NewReader("# faults\n\ndelay_write=1  # slow\n  drop,req=names\n"))
 	if err != nil || len(fs) != 2 || fs[0].String() != "delay_write=1" || fs[1].String() != "drop,req=names" {
