@@ -139,11 +139,14 @@ func tableSize(t *testing.T) int {
 	return n
 }
 
-// TestHelperFileTable is not a test: TestFileTable runs it in a child
-// process, whose descriptor table is still small.
-func TestHelperFileTable(t *testing.T) {
-	if os.Getenv("EPMD_FILE_TABLE") != "1" {
-		t.Skip("helper process of TestFileTable")
+// TestFileTable: FileTableSize, GrowFileTable and the server's FileTable
+// and growth ahead of need, in a child process, whose descriptor table is
+// still small and whose limit it lowers.
+func TestFileTable(t *testing.T) {
+	const env = "EPMD_FILE_TABLE"
+	if !inChild(t, env) {
+		t.Logf("child:\n%s", rerunInChild(t, env, nil))
+		return
 	}
 	const limit = 8192
 	rl := syscall.Rlimit{Cur: limit, Max: limit}
@@ -228,14 +231,4 @@ func TestHelperFileTable(t *testing.T) {
 	if open := openFDs(t); open >= size {
 		t.Fatalf("%d descriptors open: the table had to grow anyway", open)
 	}
-}
-
-func TestFileTable(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperFileTable$", "-test.v")
-	cmd.Env = append(os.Environ(), "EPMD_FILE_TABLE=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestHelperFileTable") {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	t.Logf("child:\n%s", out)
 }

@@ -10,8 +10,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -51,21 +49,10 @@ func tableWithRoom(t *testing.T, doublings int) (size, limit int, here bool) {
 	}
 	size = fdTableSize(t)
 	const env = "EPMD_FRESH_TABLE_TEST"
-	if size<<doublings <= limit || os.Getenv(env) == t.Name() {
+	if size<<doublings <= limit || inChild(t, env) {
 		return size, limit, true
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), env+"="+t.Name())
-	b, err := cmd.CombinedOutput()
-	out := string(b)
-	switch {
-	case err != nil:
-		t.Fatalf("child: %v\n%s", err, out)
-	case strings.Contains(out, "--- SKIP: "+t.Name()):
-		t.Skipf("child skipped:\n%s", out)
-	case !strings.Contains(out, "--- PASS: "+t.Name()):
-		t.Fatalf("child did not pass:\n%s", out)
-	}
+	out := rerunInChild(t, env, nil)
 	t.Logf("a table of %d entries here, limit %d: run in a child:\n%s", size, limit, out)
 	return size, limit, false
 }
