@@ -187,6 +187,7 @@ func (inj *Injector) Remove(id uint64) bool {
 	list = slices.Delete(slices.Clone(list), i, i+1)
 	inj.faults.Store(&list)
 	a.stop()
+	inj.gate.release(a.id)
 	return true
 }
 
@@ -196,6 +197,7 @@ func (inj *Injector) Clear() {
 	defer inj.mu.Unlock()
 	for _, a := range *inj.faults.Load() {
 		a.stop()
+		inj.gate.release(a.id)
 	}
 	inj.faults.Store(new([]*active))
 }

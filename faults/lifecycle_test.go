@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
 // TestStale: a stale registration outlives its connection by exactly the
@@ -108,6 +109,50 @@ func TestStallFreezesEverything(t *testing.T) {
 			t.Errorf("after the stall registered %q, want none", got)
 		}
 	})
+}
+
+// TestStallEndsEarly: a freeze ends when the stall's window closes (for=,
+// as -max-fault-for sets it) or when the fault is removed, if either comes
+// before its duration is up, for the request that set it and for those
+// that arrived meanwhile.
+func TestStallEndsEarly(t *testing.T) {
+	for _, tt := range []struct {
+		name, spec string
+		end        func(inj *faults.Injector, id uint64) // at 3 s; nil: nothing
+		want       time.Duration
+	}{
+		{name: "with its window", spec: "stall=60,req=names,first=1,for=5", want: 5 * time.Second},
+		{name: "removed", spec: "stall=1h,req=names,first=1", want: 3 * time.Second,
+			end: func(inj *faults.Injector, id uint64) { inj.Remove(id) }},
+		{name: "cleared", spec: "stall=1h,req=names,first=1", want: 3 * time.Second,
+			end: func(inj *faults.Injector, _ uint64) { inj.Clear() }},
+		{name: "not before its duration", spec: "stall=4,req=names,first=1,for=1m", want: 4 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newBubble(t)
+				defer b.close()
+				info, err := b.inj.AddSpec(tt.spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				first := b.send("127.0.0.1", &epmd.NamesReq{})
+				time.Sleep(time.Second)
+				second := b.send("127.0.0.1", &epmd.PortPlease2Req{Name: "a1"})
+				time.Sleep(2 * time.Second)
+				if tt.end != nil {
+					tt.end(b.inj, info.ID)
+				}
+				time.Sleep(2 * time.Hour)
+				if got, _ := first.result(); !slices.Equal(got, []chunk{{tt.want, namesHead}}) {
+					t.Errorf("stalled NAMES: %q, want its reply at %s", got, tt.want)
+				}
+				if got, _ := second.result(); len(got) != 1 || got[0].At != tt.want-time.Second {
+					t.Errorf("PORT_PLEASE2 sent at 1s: %q, want its reply at %s", got, tt.want)
+				}
+			})
+		})
+	}
 }
 
 // TestPacketTimeout: selected idle connections are closed on the fault's

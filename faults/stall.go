@@ -13,7 +13,8 @@ import (
 // is written and no registration ends until D has passed. Requests that
 // arrive meanwhile wait, then are selected in turn, so with no counter
 // selector every connection freezes the daemon again; stall=5,first=1
-// freezes it once.
+// freezes it once. A freeze ends with the fault's window (for=, and so
+// -max-fault-for) and when the fault is removed, whichever comes first.
 type Stall struct{ D time.Duration }
 
 // Kind implements Action.
@@ -37,10 +38,14 @@ func (kindTable) Stall() *kindDef {
 
 func (a Stall) appendArgs(b []byte) []byte { return appendDuration(append(b, '='), a.D) }
 
-func (a Stall) middleware(inj *Injector, _ *active) epmd.Middleware {
+func (a Stall) middleware(inj *Injector, f *active) epmd.Middleware {
 	return func(next epmd.Handler) epmd.Handler {
 		return epmd.HandlerFunc(func(ctx context.Context, w epmd.ResponseWriter, r *epmd.Request) {
-			inj.gate.freeze(a.D)
+			until := time.Now().Add(a.D)
+			if end := f.added.Add(f.fault.Start + f.fault.For); f.fault.For > 0 && end.Before(until) {
+				until = end
+			}
+			inj.gate.freeze(f.id, until)
 			if inj.gate.wait(ctx) != nil {
 				return
 			}
