@@ -181,6 +181,9 @@ func parseArgs(args []string, getenv func(string) (string, bool)) (*config, erro
 	if err := checkStaging(c); err != nil {
 		return nil, err
 	}
+	if err := checkAdmin(c, getenv); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

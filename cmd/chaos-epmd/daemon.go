@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"log/syslog"
@@ -21,8 +22,12 @@ const daemonReadyTimeout = 5 * time.Second
 // working directory /, umask 0, standard streams on /dev/null) and exits 0,
 // as epmd -daemon does after its double fork. Unlike the C epmd's parent,
 // it first waits until the child listens (or has given up), so that erl,
-// which registers right after starting epmd, never races it.
-func daemonize() int {
+// which registers right after starting epmd, never races it. When the
+// child cannot start what only chaos-epmd has (its admin API, -takeover),
+// the parent prints why on stderr and exits 1: the child's own stderr is
+// /dev/null and its log syslog. Where the C epmd's child gives up (the
+// port taken, an address it cannot listen on), it exits 0 as that does.
+func daemonize(stderr io.Writer) int {
 	exe, err := os.Executable()
 	if err != nil {
 		return 1
@@ -53,14 +58,20 @@ func daemonize() int {
 	}
 	_ = cmd.Process.Release()
 	_ = r.SetReadDeadline(time.Now().Add(daemonReadyTimeout))
-	var b [1]byte
-	_, _ = r.Read(b[:])
-	return 0
+	b, _ := io.ReadAll(r)
+	if len(b) == 0 || b[0] == 0 {
+		return 0
+	}
+	if len(b) > 1 {
+		fmt.Fprintf(stderr, "%s\n", b[1:])
+	}
+	return int(b[0])
 }
 
 // daemonReady tells a waiting -daemon parent that the child is listening
-// (or will not be), and forgets the pipe.
-func daemonReady(bool) {
+// (status 0), or gave up and with what exit status and message for the
+// parent to print; then it forgets the pipe.
+func daemonReady(status byte, msg string) {
 	v, ok := os.LookupEnv(envDaemonChild)
 	if !ok {
 		return
@@ -71,7 +82,7 @@ func daemonReady(bool) {
 		return
 	}
 	f := os.NewFile(uintptr(fd), "daemon-ready")
-	_, _ = f.Write([]byte{1})
+	_, _ = f.Write(append([]byte{status}, msg...))
 	_ = f.Close()
 }
 

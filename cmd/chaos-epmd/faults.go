@@ -35,6 +35,8 @@ type chaosConfig struct {
 	seedSet    bool
 	admin      string
 	adminToken string
+	// adminFrom names where admin came from: -admin or its variable.
+	adminFrom string
 	// maxFaultFor caps every fault's for= (-max-fault-for); 0: no cap.
 	maxFaultFor time.Duration
 }
@@ -112,7 +114,7 @@ func chaosArg(c *config, args []string, i int) (int, error) {
 			}
 			cc.seed, cc.seedSet = n, true
 		case "-admin":
-			cc.admin = v
+			cc.admin, cc.adminFrom = v, a
 		case "-admin-token":
 			cc.adminToken = v
 		case "-max-fault-for":
@@ -207,20 +209,10 @@ func startAdmin(c *config, inj *faults.Injector, srv *epmd.Server, logger *slog.
 	if c.chaos == nil || c.chaos.admin == "" {
 		return func() {}, nil
 	}
-	token := c.chaos.adminToken
-	if token == "" {
-		token = os.Getenv(envAdminToken)
-	}
-	host, _, err := net.SplitHostPort(c.chaos.admin)
-	if err != nil {
-		return nil, fmt.Errorf("-admin %q: want HOST:PORT", c.chaos.admin)
-	}
-	if token == "" && !isLoopbackHost(host) {
-		return nil, fmt.Errorf("-admin %q: not a loopback address; set a token (-admin-token or %s) to serve it", c.chaos.admin, envAdminToken)
-	}
+	token := c.chaos.adminToken // checkAdmin took the variable's when no flag
 	l, err := net.Listen("tcp", c.chaos.admin)
 	if err != nil {
-		return nil, fmt.Errorf("-admin %q: %w", c.chaos.admin, err)
+		return nil, fmt.Errorf("%s %q: %w", c.chaos.adminFrom, c.chaos.admin, err)
 	}
 	hs := &http.Server{
 		Handler: &faults.Admin{Injector: inj, Server: srv, Token: token, OnStop: func() {
@@ -236,6 +228,32 @@ func startAdmin(c *config, inj *faults.Injector, srv *epmd.Server, logger *slog.
 	// and the operator needs the address (with :0, the port chosen).
 	logger.LogAttrs(context.Background(), epmd.LevelAlways, "admin api", slog.String("addr", l.Addr().String()))
 	return func() { _ = hs.Close() }, nil
+}
+
+// checkAdmin checks the admin API's address with the other flags, before
+// -daemon detaches the daemon from whoever could read the message:
+// HOST:PORT, and a token (-admin-token, else CHAOS_EPMD_ADMIN_TOKEN) unless
+// HOST is loopback. Errors name the flag or variable the address came from.
+func checkAdmin(c *config, getenv func(string) (string, bool)) error {
+	cc := c.chaos
+	if cc == nil || cc.admin == "" {
+		return nil
+	}
+	if cc.adminToken == "" {
+		cc.adminToken, _ = getenv(envAdminToken)
+	}
+	host, port, err := net.SplitHostPort(cc.admin)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return &chaosError{flag: cc.adminFrom, value: cc.admin, err: errors.New("want HOST:PORT (127.0.0.1:4380, [::1]:0)")}
+	}
+	if cc.adminToken == "" && !isLoopbackHost(host) {
+		return &chaosError{flag: cc.adminFrom, value: cc.admin,
+			err: fmt.Errorf("not a loopback address; set a token (-admin-token or %s) to serve it", envAdminToken)}
+	}
+	return nil
 }
 
 func isLoopbackHost(host string) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -255,6 +256,31 @@ func TestE2EBadSpec(t *testing.T) {
 	}
 	if !strings.HasPrefix(rest, "usage: epmd ") || stdout.Len() != 0 {
 		t.Errorf("want the usage on stderr and nothing on stdout; stderr %q stdout %q", rest, stdout.String())
+	}
+}
+
+// TestE2EDaemonAdminPortTaken: with -daemon the child's stderr is
+// /dev/null and its log syslog; when its admin API cannot listen, the
+// parent prints why and exits 1, and the child serves nothing.
+func TestE2EDaemonAdminPortTaken(t *testing.T) {
+	held, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	port := epmdtest.Port(t)
+	cmd := exec.Command(chaosEpmd(t), "-daemon", "-port", strconv.Itoa(port), "-admin", held.Addr().String())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	want := fmt.Sprintf("chaos-epmd: -admin %q: listen tcp %s: bind: address already in use\n", held.Addr(), held.Addr())
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || stderr.String() != want || stdout.Len() != 0 {
+		t.Fatalf("exit %v, stderr %q, stdout %q; want status 1, stderr %q", err, stderr.String(), stdout.String(), want)
+	}
+	if c, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+		c.Close()
+		t.Fatalf("port %d answers: the child serves without its admin API", port)
 	}
 }
 

@@ -196,7 +196,7 @@ func serve(c *config, stderr io.Writer) int {
 	// As the C epmd: a closed stderr or peer must not kill the server.
 	signal.Ignore(syscall.SIGPIPE)
 	if c.daemon && !c.daemonChild {
-		return daemonize()
+		return daemonize(stderr)
 	}
 	logger, closeLog := newLogger(c, stderr)
 	defer closeLog()
@@ -245,11 +245,12 @@ func serve(c *config, stderr io.Writer) int {
 		ls, err = epmd.Listen(context.Background(), c.address, c.port, logger)
 	}
 	if err != nil {
-		daemonReady(false)
 		if errors.Is(err, errTakeover) {
+			daemonReady(1, "chaos-epmd: "+err.Error())
 			logger.LogAttrs(context.Background(), epmd.LevelAlways, epmd.MsgCannotStart, slog.Any("err", err))
 			return 1
 		}
+		daemonReady(0, "")
 		if errors.Is(err, epmd.ErrAddrInUse) && tk == nil {
 			return 0
 		}
@@ -258,10 +259,10 @@ func serve(c *config, stderr io.Writer) int {
 	}
 	stopAdmin, err := startAdmin(c, inj, srv, logger)
 	if err != nil {
-		daemonReady(false)
 		for _, l := range ls {
 			_ = l.Close()
 		}
+		daemonReady(1, "chaos-epmd: "+err.Error()) // once nothing listens
 		logger.LogAttrs(context.Background(), epmd.LevelAlways, epmd.MsgCannotStart, slog.Any("err", err))
 		if tk != nil && c.staging.handback {
 			tk.last <- nil // nothing served: no node to wait for
@@ -270,7 +271,7 @@ func serve(c *config, stderr io.Writer) int {
 		return 1
 	}
 	defer stopAdmin()
-	daemonReady(true)
+	daemonReady(0, "")
 	if c.systemd {
 		sdNotify("READY=1\nSTATUS=Processing port mapping requests...\nMAINPID=" + fmt.Sprint(os.Getpid()))
 	}

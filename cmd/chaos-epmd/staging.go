@@ -69,8 +69,8 @@ type envFlag struct {
 // chaosEnv lists the environment variables of the chaos flags, in the
 // order they are applied. -takeover and -handback have none on purpose:
 // stopping a host's epmd is asked for on the command line, never
-// inherited. The admin token is read by startAdmin
-// (CHAOS_EPMD_ADMIN_TOKEN), as it always was.
+// inherited. The admin token's variable (CHAOS_EPMD_ADMIN_TOKEN) is read
+// by checkAdmin, only when -admin-token is not given.
 var chaosEnv = []envFlag{
 	{name: "CHAOS_EPMD_FAULTS", flag: "-fault", list: true},
 	{name: "CHAOS_EPMD_FAULTS_FILE", flag: "-faults-file"},
@@ -142,6 +142,9 @@ func envArg(c *config, e envFlag, v string) error {
 			err = epmd.ErrLogFormat
 		}
 		c.logFormat, n = f, 2
+	}
+	if err == nil && e.flag == "-admin" {
+		c.chaos.adminFrom = e.name
 	}
 	var ce *chaosError
 	switch {

@@ -62,6 +62,10 @@ func TestStagingFlagsAndEnvironment(t *testing.T) {
 				"CHAOS_EPMD_MAX_FAULT_FOR", "10m", "CHAOS_EPMD_LOG_FORMAT", "json"),
 			staging: stagingConfig{runFor: 5 * time.Second}, seed: 7, admin: "127.0.0.1:1", maxFor: time.Minute, logFormat: epmd.LogFormatText},
 		{name: "empty variables are unset", env: env("CHAOS_EPMD_FAULTS", " ", "CHAOS_EPMD_SEED", "")},
+		{name: "a token's variable lets the admin API listen beyond loopback", args: []string{"-admin", "0.0.0.0:4380"},
+			env: env("CHAOS_EPMD_ADMIN_TOKEN", "s3cret"), admin: "0.0.0.0:4380"},
+		{name: "a token flag too", args: []string{"-admin", "[::]:4380", "-admin-token", "s3cret"}, admin: "[::]:4380"},
+		{name: "a port by its service name", args: []string{"-admin", "localhost:http"}, admin: "localhost:http"},
 		{name: "a client command ignores a bad variable", args: []string{"-names"}, env: env("CHAOS_EPMD_SEED", "x"), act: actNames},
 	}
 	for _, tt := range tests {
@@ -125,6 +129,16 @@ func TestStagingErrors(t *testing.T) {
 			want: `chaos-epmd: CHAOS_EPMD_FOR "-1": want seconds (600) or a Go duration (10m), more than 0`},
 		{name: "bad log format variable", env: env("CHAOS_EPMD_LOG_FORMAT", "xml"),
 			want: `chaos-epmd: CHAOS_EPMD_LOG_FORMAT "xml": unknown log format, want c, text or json`},
+		{name: "admin address without a host", args: []string{"-admin", "15417"},
+			want: `chaos-epmd: -admin "15417": want HOST:PORT (127.0.0.1:4380, [::1]:0)`},
+		{name: "admin variable with an unknown port", env: env("CHAOS_EPMD_ADMIN", "localhost:nosuchport"),
+			want: `chaos-epmd: CHAOS_EPMD_ADMIN "localhost:nosuchport": want HOST:PORT (127.0.0.1:4380, [::1]:0)`},
+		{name: "admin beyond loopback without a token", args: []string{"-admin", "[::]:4380"},
+			want: `chaos-epmd: -admin "[::]:4380": not a loopback address; set a token (-admin-token or CHAOS_EPMD_ADMIN_TOKEN) to serve it`},
+		{name: "admin variable beyond loopback without a token", env: env("CHAOS_EPMD_ADMIN", "0.0.0.0:4380", "CHAOS_EPMD_ADMIN_TOKEN", ""),
+			want: `chaos-epmd: CHAOS_EPMD_ADMIN "0.0.0.0:4380": not a loopback address; set a token (-admin-token or CHAOS_EPMD_ADMIN_TOKEN) to serve it`},
+		{name: "the flag's value is named, not the variable's", args: []string{"-admin", "x"}, env: env("CHAOS_EPMD_ADMIN", "127.0.0.1:4380"),
+			want: `chaos-epmd: -admin "x": want HOST:PORT (127.0.0.1:4380, [::1]:0)`},
 		{name: "missing faults file", env: env("CHAOS_EPMD_FAULTS_FILE", "/nonexistent/faults"),
 			want: `chaos-epmd: CHAOS_EPMD_FAULTS_FILE "/nonexistent/faults": open /nonexistent/faults: no such file or directory`},
 	}
