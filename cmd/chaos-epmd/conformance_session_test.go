@@ -100,7 +100,7 @@ type session struct {
 }
 
 func newSession(srv *server) *session {
-	return &session{srv: srv, cr: creations{last: map[string]uint32{}, res: map[string]int{}}}
+	return &session{srv: srv, cr: creations{last: map[string]uint32{}, res: map[string]int{}, since: map[string]int{}}}
 }
 
 func (s *session) printf(format string, a ...any) {
@@ -163,15 +163,19 @@ func (s *session) quote(b []byte) string {
 // Creation numbers
 
 // creations turns creation numbers into relations that are equal for two
-// servers that follow the same rules, tried in this order: "last+1" (a bump
-// of this name's previous creation), "now+1" (time of the request plus
+// servers that follow the same rules, tried in this order: "last+K" (this
+// name's previous full creation bumped once per registration since, K of
+// them, a HighVsn<6 one included), "now+1" (time of the request plus
 // one), "=last(X)" (equal to another name's creation: a reused slot),
 // "last+N" and, for HighVsn<6 replies, residues mod 3. Cases keep these
 // apart by construction (a counter to be inherited is first pushed far
-// from now+1).
+// from now+1). The bump comes before now+1: a name registered at second T
+// (T+1), again with HighVsn 5 (T+2) and again with 6 gets T+3, which is
+// also now+1 when the clock has reached T+2 meanwhile (a CI run, 2026-12-02).
 type creations struct {
 	last  map[string]uint32 // latest full (v6) creation per name
 	res   map[string]int    // latest cr_counter%3 per name
+	since map[string]int    // registrations of the name since its last full creation
 	order []string
 }
 
@@ -180,6 +184,7 @@ func (c *creations) label(name string, v6 bool, val uint32, t0, t1 int64) string
 		if val < 1 || val > 3 {
 			return fmt.Sprintf("raw(%d)", val)
 		}
+		c.since[name]++
 		r, known := c.res[name]
 		c.res[name] = int(val) - 1
 		if !known {
@@ -193,10 +198,11 @@ func (c *creations) label(name string, v6 bool, val uint32, t0, t1 int64) string
 		}
 		c.last[name] = val
 		c.res[name] = int(val % 3)
+		c.since[name] = 0
 	}()
 	l, known := c.last[name]
-	if known && val == l+1 {
-		return "last+1"
+	if k := c.since[name] + 1; known && val == l+uint32(k) {
+		return fmt.Sprintf("last+%d", k)
 	}
 	if int64(val) >= t0+1 && int64(val) <= t1+1 {
 		return "now+1"
