@@ -221,9 +221,7 @@ func (inj *Injector) Faults() []Info {
 
 func (a *active) info() Info {
 	in := Info{ID: a.id, Spec: a.spec, Fired: a.fired.Load(), Added: a.added, Capped: a.capped}
-	if a.fault.For > 0 {
-		in.Until = a.added.Add(a.fault.Start + a.fault.For)
-	}
+	in.Until, _ = a.windowEnd()
 	return in
 }
 
@@ -258,6 +256,14 @@ func (inj *Injector) schedule(a *active, act activator) {
 	}
 	a.actMu.Unlock()
 	on()
+}
+
+// windowEnd is when the fault's window closes (for=), if it has one.
+func (a *active) windowEnd() (time.Time, bool) {
+	if a.fault.For <= 0 {
+		return time.Time{}, false
+	}
+	return a.added.Add(a.fault.Start + a.fault.For), true
 }
 
 // stop ends the fault's timers and deactivates it.

@@ -42,7 +42,7 @@ func (a Stall) middleware(inj *Injector, f *active) epmd.Middleware {
 	return func(next epmd.Handler) epmd.Handler {
 		return epmd.HandlerFunc(func(ctx context.Context, w epmd.ResponseWriter, r *epmd.Request) {
 			until := time.Now().Add(a.D)
-			if end := f.added.Add(f.fault.Start + f.fault.For); f.fault.For > 0 && end.Before(until) {
+			if end, ok := f.windowEnd(); ok && end.Before(until) {
 				until = end
 			}
 			inj.gate.freeze(f.id, until)

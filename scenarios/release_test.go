@@ -502,15 +502,9 @@ func runRemote(ctx context.Context, a *erlangfixtures.App, expr string) remoteSe
 // ALIVE2.
 func firstRemoteEvent(ctx context.Context, cl *faults.Client, since time.Time) time.Time {
 	GinkgoHelper()
-	var t time.Time
-	Expect(cl.Events(ctx, 0, false, func(e faults.Event) error {
-		if t.IsZero() && strings.HasPrefix(e.Node, "rem-") && !e.Time.Before(since) {
-			t = e.Time
-		}
-		return nil
-	})).To(Succeed())
-	Expect(t.IsZero()).To(BeFalse(), "no event of a rem- node since %s", since)
-	return t
+	return firstEvent(ctx, cl, fmt.Sprintf("no event of a rem- node since %s", since), func(e faults.Event) bool {
+		return strings.HasPrefix(e.Node, "rem-") && !e.Time.Before(since)
+	})
 }
 
 // reqOr is the request a spec's req= names, or else def (a control).
@@ -613,14 +607,21 @@ func appLog(ctx context.Context, a *erlangfixtures.App) func(Gomega) string {
 // firstFault returns when the sidecar's first fault fired.
 func firstFault(ctx context.Context, cl *faults.Client) time.Time {
 	GinkgoHelper()
+	return firstEvent(ctx, cl, "no fault fired", func(e faults.Event) bool { return e.Type == faults.EventFault })
+}
+
+// firstEvent returns the time of the sidecar's first event that match
+// accepts; failing that, the spec fails with none.
+func firstEvent(ctx context.Context, cl *faults.Client, none string, match func(faults.Event) bool) time.Time {
+	GinkgoHelper()
 	var t time.Time
 	Expect(cl.Events(ctx, 0, false, func(e faults.Event) error {
-		if e.Type == faults.EventFault && t.IsZero() {
+		if t.IsZero() && match(e) {
 			t = e.Time
 		}
 		return nil
 	})).To(Succeed())
-	Expect(t.IsZero()).To(BeFalse(), "no fault fired")
+	Expect(t.IsZero()).To(BeFalse(), none)
 	return t
 }
 
