@@ -8,7 +8,9 @@ import (
 
 // Drop is the drop fault: a selected request is read and the connection
 // closed without a reply (FIN); with req=accept the connection is closed
-// before anything is read. An ALIVE2 dropped registers nothing.
+// before anything is read, and if the client's request has already arrived
+// the kernel answers that close with a RST, as it does any close that leaves
+// data unread. An ALIVE2 dropped registers nothing.
 type Drop struct{}
 
 // Kind implements Action.
@@ -19,7 +21,7 @@ func (kindTable) Drop() *kindDef {
 	return &kindDef{
 		name:    "drop",
 		syntax:  "drop",
-		summary: "close the connection without a reply (FIN)",
+		summary: "close the connection without a reply (FIN; at accept, a RST if the request has arrived)",
 		acts:    reqAll,
 		def:     reqRequests,
 		parse:   noArg(Drop{}),

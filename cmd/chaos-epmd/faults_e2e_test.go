@@ -135,6 +135,35 @@ func TestE2EReset(t *testing.T) {
 	}
 }
 
+// TestE2EDropAtAccept: drop,req=accept closes before reading anything, so
+// what the client sees depends on whether its request got there first. A
+// client that has sent nothing reads the end of the stream (FIN). A request
+// already in the socket (-delay_accept 1 holds the accept until it is) is
+// data the close leaves unread, and the kernel answers with a RST: what
+// OTP's clients, which send as soon as they connect, mostly get.
+func TestE2EDropAtAccept(t *testing.T) {
+	t.Run("nothing sent", func(t *testing.T) {
+		port, _ := startChaos(t, "-fault", "drop,req=accept")
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		got, err := io.ReadAll(conn)
+		if len(got) != 0 || err != nil {
+			t.Errorf("read %q, %v; want nothing and a clean end of stream", got, err)
+		}
+	})
+	t.Run("request arrived first", func(t *testing.T) {
+		port, _ := startChaos(t, "-delay_accept", "1", "-fault", "drop,req=accept")
+		got, err := rawRequest(t, port, &epmd.NamesReq{})
+		if len(got) != 0 || !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("NAMES: %q, %v; want nothing and ECONNRESET", got, err)
+		}
+	})
+}
+
 // TestE2ENameInUseErl: -fault name_in_use,node=a* makes erl -sname a1 fail
 // with OTP's "seems to be in use" error, while b1 starts.
 func TestE2ENameInUseErl(t *testing.T) {
