@@ -15,7 +15,8 @@ import (
 //   - Mode "result": the result turns into an error. ALIVE2 and PORT2
 //     replies get result 1 (the rest unchanged), KILL's OK becomes NO,
 //     STOP's STOPPED becomes NOEXIST; NAMES and DUMP have no result and
-//     are left alone.
+//     are left alone. Only the reply changes: the node is registered, the
+//     daemon killed, the node stopped all the same.
 //   - Mode "random": one byte of every reply write, at a random offset, is
 //     XORed with a random non-zero value (from the injector's seeded
 //     source).

@@ -21,7 +21,7 @@ func (Crash) Kind() string { return "crash" }
 func (kindTable) Crash() *kindDef {
 	return &kindDef{
 		name:    "crash",
-		syntax:  "crash[,for=DUR]",
+		syntax:  "crash[,start=DUR][,for=DUR]",
 		summary: "drop every registration and reset new connections, as if epmd died",
 		acts:    reqAccept,
 		def:     reqAccept,

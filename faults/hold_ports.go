@@ -37,7 +37,7 @@ func (HoldPorts) Kind() string { return "hold_ports" }
 func (kindTable) HoldPorts() *kindDef {
 	return &kindDef{
 		name:    "hold_ports",
-		syntax:  "hold_ports=LO-HI",
+		syntax:  "hold_ports=LO-HI|PORT",
 		summary: "listen on ports LO..HI so that nodes cannot take them",
 		arg:     "range",
 		daemon:  true,

@@ -253,7 +253,8 @@ func TestCorruptRandom(t *testing.T) {
 }
 
 // TestCorruptResultKillStop turns KILL's OK into NO and STOP's STOPPED
-// into NOEXIST.
+// into NOEXIST, and only the reply: the node is stopped and the daemon
+// killed all the same. A STOP of an unknown name keeps its NOEXISTSTOPPED.
 func TestCorruptResultKillStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBubble(t, "corrupt=result,req=kill|stop")
@@ -265,8 +266,18 @@ func TestCorruptResultKillStop(t *testing.T) {
 		if got := b.names(); len(got) != 0 {
 			t.Errorf("STOP still stopped: registered %q", got)
 		}
+		if got := b.send("127.0.0.1", &epmd.StopReq{Name: "zz"}).bytes(); got != "NOEXISTSTOPPED" {
+			t.Errorf("STOP zz (unknown): %q, want NOEXISTSTOPPED unchanged", got)
+		}
+		if b.srv.Killed() {
+			t.Fatal("killed before KILL")
+		}
 		if got := b.send("127.0.0.1", &epmd.KillReq{}).bytes(); got != "NO" {
 			t.Errorf("KILL: %q, want NO", got)
+		}
+		synctest.Wait()
+		if !b.srv.Killed() {
+			t.Error("KILL answered NO did not kill the daemon; want it killed all the same")
 		}
 	})
 }
