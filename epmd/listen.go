@@ -44,7 +44,8 @@ func ListenAddrs(address string) (addrs []netip.Addr, nonfatal int, err error) {
 	for _, t := range tokens {
 		a, err := netip.ParseAddr(t)
 		if err != nil || a.Zone() != "" {
-			return nil, 0, fmt.Errorf("cannot parse IP address %q", t)
+			// The token as it came, as the C epmd prints it: no escapes.
+			return nil, 0, fmt.Errorf("cannot parse IP address \"%s\"", t)
 		}
 		if a == lo4 || a == netip.IPv6Loopback() {
 			continue
@@ -86,7 +87,15 @@ func Listen(ctx context.Context, address string, port int, log *slog.Logger) ([]
 			network = "tcp6"
 		}
 		hostport := netip.AddrPortFrom(a, uint16(port)).String()
-		l, err := lc.Listen(ctx, network, hostport)
+		var l net.Listener
+		if a.Is4In6() {
+			// Go will not bind an IPv4-mapped address to an IPv6
+			// socket; the C epmd's bind of one to its IPv6-only socket
+			// fails with EINVAL.
+			err = syscall.EINVAL
+		} else {
+			l, err = lc.Listen(ctx, network, hostport)
+		}
 		if err == nil {
 			ls = append(ls, l)
 			continue

@@ -67,6 +67,8 @@ const (
 	// MsgListening and MsgServing are logged by the epmd command at start,
 	// before and after opening its sockets (C: -d -d).
 	MsgListening = "try to initiate listening port" // port
+	// MsgSystemd is logged instead of MsgListening with -systemd (C: -d -d).
+	MsgSystemd = "try to obtain sockets from systemd"
 	// MsgRunning is logged by the epmd command once its flags are read.
 	MsgRunning    = "epmd running"                    // daemon
 	msgAddrInUse  = "there is already a epmd running" // port, addr
@@ -128,6 +130,7 @@ var cTexts = map[string]cText{
 	msgSentStop:         text("** sent STOP_RESP %s", attr("result")),
 	msgNamesTable:       {more: namesTable},
 	MsgListening:        text("try to initiate listening port %d", attr("port")),
+	MsgSystemd:          text("try to obtain sockets from systemd"),
 	MsgRunning:          text("epmd running - daemon = %d", flag("daemon")),
 	msgAddrInUse:        text("there is already a epmd running at port %d on ipaddr %s", attr("port"), attr("addr")),
 	msgBindFailed:       text("failed to bind on ipaddr %s: %s", attr("addr"), attr("err")),
@@ -225,7 +228,9 @@ func (s *Server) logRegistered(n *Node, reg Registry) {
 }
 
 func (s *Server) logUnregistered(n *Node, reg Registry) {
-	if s.logLevels[1] {
+	// A registration that ends because the daemon does is not logged: the
+	// C epmd exits (KILL_REQ, a signal) without unregistering anyone.
+	if s.logLevels[1] && !s.isClosing() {
 		s.log1(msgUnregistered, slog.String("node", n.Name),
 			slog.Uint64("creation", uint64(n.CreationFor(n.HighVsn))), slog.Int("port", int(n.PortNo)))
 		s.logNamesTable(reg)

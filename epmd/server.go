@@ -1,6 +1,7 @@
 package epmd
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -924,6 +926,18 @@ func (s *Server) Close() error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	if s.killed.Load() && s.logLevels[2] {
+		// A KILL_REQ ends the C epmd in epmd_cleanup_exit, which closes
+		// every open connection in slot order, each with its debug line
+		// (here in the order they were accepted); it unregisters nobody
+		// on the way out.
+		slices.SortFunc(conns, func(a, b *Conn) int { return cmp.Compare(a.ID, b.ID) })
+		for _, c := range conns {
+			if !c.closed.Load() {
+				s.log.LogAttrs(context.Background(), LevelDebug2, msgConnClose, slog.Int("fd", c.FD))
+			}
+		}
+	}
 	for _, c := range conns {
 		_ = c.close()
 	}

@@ -253,8 +253,16 @@ func debugLogCases() []conformanceCase {
 					c.closeWrite()
 					c.reply()
 				})
+				// Open at the KILL: a registration and a connection that
+				// sent nothing. The C epmd closes both on its way out, each
+				// with its level-2 line, and unregisters nobody.
+				var held, idle *conn
+				step(func() { held = s.register("held", alive2{name: "held", hi: 6}) })
+				step(func() { idle = s.dial("idle") })
 				step(func() { s.request("kill", killReq) })
 				s.serverState(replyTimeout)
+				held.close()
+				idle.close()
 				s.printf("stderr:")
 				for _, l := range strings.SplitAfter(dumpLenRE.ReplaceAllString(s.norm(s.srv.stderr.String()), "got LEN bytes${1}"), "\n") {
 					// Level 3 reads the clock on every select() wake-up:

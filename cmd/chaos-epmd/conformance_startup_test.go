@@ -106,6 +106,8 @@ func startupCases() []conformanceCase {
 		{name: "address_parse_error", run: func(s *session) { s.launch(nil, "-address", "1.2.3.x", "-port", "{PORT}") }},
 		{name: "address_brackets_parse_error", run: func(s *session) { s.launch(nil, "-address", "[::1]", "-port", "{PORT}") }},
 		{name: "address_hostname_parse_error", run: func(s *session) { s.launch(nil, "-address", "localhost", "-port", "{PORT}") }},
+		{name: "address_token_printed_raw", run: func(s *session) { s.launch(nil, "-address", "a\"b\\c\tq\x01", "-port", "{PORT}") }},
+		{name: "address_ipv4_mapped_einval", run: func(s *session) { s.launch(nil, "-d", "-address", "::ffff:127.0.0.1", "-port", "{PORT}") }},
 		{name: "address_not_on_host_exit_1", run: func(s *session) { s.launch(nil, "-address", "192.0.2.77", "-port", "{PORT}") }},
 		{name: "address_14_explicit_too_many", run: func(s *session) { s.launch(nil, "-address", addrs(14), "-port", "{PORT}") }},
 		{name: "address_13_explicit_allowed", run: func(s *session) {
@@ -222,6 +224,7 @@ func startupCases() []conformanceCase {
 		}},
 		{name: "closed_stdout_stderr_pipes", run: runClosedStdio},
 		{name: "systemd_no_sockets", run: func(s *session) { s.launch(nil, "-systemd", "-port", "{PORT}") }},
+		{name: "systemd_no_sockets_debug2", run: func(s *session) { s.launch(nil, "-d", "-d", "-systemd", "-port", "{PORT}") }},
 		{name: "systemd_socket", run: runSystemd},
 	}
 	return cases
