@@ -103,6 +103,27 @@ func TestE2EDelayWrite(t *testing.T) {
 	}
 }
 
+// TestE2ENegativeDelays: -delay_write and -delay_accept of -1 or 2^31 do
+// not delay (a README deviation: the C epmd's sleep() takes them as
+// unsigned and in effect hangs).
+func TestE2ENegativeDelays(t *testing.T) {
+	for _, args := range [][]string{
+		{"-delay_write", "-1"},
+		{"-delay_write", "2147483648"},
+		{"-delay_accept", "-1"},
+		{"-delay_accept", "2147483648"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			port, _ := startChaos(t, args...)
+			start := time.Now()
+			got, err := rawRequest(t, port, &epmd.PortPlease2Req{Name: "nobody"})
+			if took := time.Since(start); err != nil || string(got) != "w\x01" || took > 500*time.Millisecond {
+				t.Errorf("PORT_PLEASE2: %q, %v after %v; want w 01 at once", got, err, took)
+			}
+		})
+	}
+}
+
 // TestE2EPartialWrite: -fault partial_write=3,req=port_please returns
 // exactly 3 bytes, then closes; the registration it looked up stays.
 func TestE2EPartialWrite(t *testing.T) {
