@@ -192,12 +192,13 @@ func (c *Conn) AwaitClose(ctx context.Context) error {
 }
 
 // close closes the connection once, logging it as the C epmd does unless
-// the whole server is going down.
+// the whole server is going down other than by a KILL_REQ (the C epmd dies
+// of a signal without a line, and logs every close on its way out of a KILL).
 func (c *Conn) close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	if c.s != nil && c.s.logLevels[2] && !c.s.isClosing() {
+	if c.s != nil && c.s.logLevels[2] && (!c.s.isClosing() || c.s.killed.Load()) {
 		c.s.log.LogAttrs(context.Background(), LevelDebug2, msgConnClose, slog.Int("fd", c.FD))
 	}
 	err := c.nc.Close()
@@ -926,18 +927,9 @@ func (s *Server) Close() error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	if s.killed.Load() && s.logLevels[2] {
-		// A KILL_REQ ends the C epmd in epmd_cleanup_exit, which closes
-		// every open connection in slot order, each with its debug line
-		// (here in the order they were accepted); it unregisters nobody
-		// on the way out.
-		slices.SortFunc(conns, func(a, b *Conn) int { return cmp.Compare(a.ID, b.ID) })
-		for _, c := range conns {
-			if !c.closed.Load() {
-				s.log.LogAttrs(context.Background(), LevelDebug2, msgConnClose, slog.Int("fd", c.FD))
-			}
-		}
-	}
+	// In the order they were accepted, as the C epmd's exit after a
+	// KILL_REQ (epmd_cleanup_exit) closes its slots, logging each.
+	slices.SortFunc(conns, func(a, b *Conn) int { return cmp.Compare(a.ID, b.ID) })
 	for _, c := range conns {
 		_ = c.close()
 	}

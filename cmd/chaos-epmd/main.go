@@ -235,15 +235,17 @@ func serve(c *config, stderr io.Writer) int {
 	var ls []net.Listener
 	var err error
 	var tk *takeover
+	if c.systemd {
+		logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgSystemd)
+	} else {
+		logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgListening, slog.Int("port", c.port))
+	}
 	switch {
 	case c.systemd:
-		logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgSystemd)
 		ls, err = systemdListeners()
 	case c.staging.takeover:
-		logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgListening, slog.Int("port", c.port))
 		tk, ls, err = takeOver(context.Background(), realProc, c, logger)
 	default:
-		logger.LogAttrs(context.Background(), epmd.LevelDebug2, epmd.MsgListening, slog.Int("port", c.port))
 		ls, err = epmd.Listen(context.Background(), c.address, c.port, logger)
 	}
 	if err != nil {
