@@ -102,6 +102,13 @@ func GrowFileTable(n int) (int, error) {
 	return FileTableSize()
 }
 
+// prepare readies the process for the server's first accept: its
+// descriptor table and its heap.
+func (s *Server) prepare() {
+	s.prepareFileTable()
+	reserveHeap(s.HeapReserve)
+}
+
 // prepareFileTable grows the descriptor table to s.FileTable (at most the
 // soft limit) before the server accepts its first connection, and sets
 // the descriptor number at which it grows again, ahead of need.

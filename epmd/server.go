@@ -82,6 +82,11 @@ type Server struct {
 	// grow; 0 means DefaultFileTable, negative means no growth. Once half
 	// of the table is in use, the server doubles it in the background.
 	FileTable int
+	// HeapReserve is how many bytes of heap the process makes resident
+	// when its first server starts serving, so that the first connections'
+	// objects take pages without a page fault each; 0 means
+	// DefaultHeapReserve, negative means none.
+	HeapReserve int
 
 	initOnce  sync.Once
 	handler   Handler
@@ -327,7 +332,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	s.tableOnce.Do(s.prepareFileTable)
+	s.tableOnce.Do(s.prepare)
 	accept := func() (*Conn, error) {
 		nc, err := l.Accept()
 		if err != nil {
