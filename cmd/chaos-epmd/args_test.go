@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +107,57 @@ func TestDefaultProcs(t *testing.T) {
 	} {
 		if got := defaultProcs(tt.env); got != tt.want {
 			t.Errorf("%s: defaultProcs = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestDefaultGCPercent(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  func(string) (string, bool)
+		want int
+	}{
+		{"unset", env(), 50},
+		{"GOGC=200", env("GOGC", "200"), 0},
+		{"GOGC=off", env("GOGC", "off"), 0},
+		{"GOGC empty", env("GOGC", ""), 0}, // set: the runtime's own rule applies
+		{"only GOMAXPROCS", env("GOMAXPROCS", "2"), 50},
+	} {
+		if got := defaultGCPercent(tt.env); got != tt.want {
+			t.Errorf("%s: defaultGCPercent = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestSetRuntime checks that setRuntime applies both defaults, and leaves
+// each alone when the environment sets its variable. It changes the test
+// process's settings for a moment, and puts them back.
+func TestSetRuntime(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	gc := debug.SetGCPercent(100)
+	defer func() {
+		runtime.GOMAXPROCS(procs)
+		debug.SetGCPercent(gc)
+	}()
+	for _, tt := range []struct {
+		name      string
+		env       func(string) (string, bool)
+		wantProcs int
+		wantGC    int
+	}{
+		{"unset", env(), 1, 50},
+		{"GOMAXPROCS=3", env("GOMAXPROCS", "3"), 2, 50},
+		{"GOGC=200", env("GOGC", "200"), 1, 100},
+	} {
+		// As the runtime would have set them from the environment.
+		runtime.GOMAXPROCS(2)
+		debug.SetGCPercent(100)
+		setRuntime(tt.env)
+		if got := runtime.GOMAXPROCS(0); got != tt.wantProcs {
+			t.Errorf("%s: GOMAXPROCS %d, want %d", tt.name, got, tt.wantProcs)
+		}
+		if got := debug.SetGCPercent(100); got != tt.wantGC {
+			t.Errorf("%s: GC percent %d, want %d", tt.name, got, tt.wantGC)
 		}
 	}
 }
