@@ -60,6 +60,8 @@ func reserveHeap(n int) {
 
 // reserveFrame writes every page of a frame of reserveFill bytes, so that
 // its goroutine's stack is resident, and holds it until release closes.
+// Zeroing fill on entry already writes them today; touchPages says so
+// outright, and keeps it so should a compiler skip that zeroing.
 //
 //go:noinline
 func reserveFrame(ready *sync.WaitGroup, release <-chan struct{}) {
