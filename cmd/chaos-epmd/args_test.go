@@ -94,37 +94,27 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
-func TestDefaultProcs(t *testing.T) {
+// TestRuntimeDefaults: each runtime setting chaos-epmd picks itself
+// yields to its environment variable, set to anything.
+func TestRuntimeDefaults(t *testing.T) {
 	for _, tt := range []struct {
 		name string
+		fn   func(func(string) (string, bool)) int
 		env  func(string) (string, bool)
 		want int
 	}{
-		{"unset", env(), 1},
-		{"GOMAXPROCS=4", env("GOMAXPROCS", "4"), 0},
-		{"GOMAXPROCS empty", env("GOMAXPROCS", ""), 0}, // set: the runtime's own rule applies
-		{"only GODEBUG", env("GODEBUG", "x=1"), 1},
+		{"defaultProcs unset", defaultProcs, env(), 1},
+		{"defaultProcs GOMAXPROCS=4", defaultProcs, env("GOMAXPROCS", "4"), 0},
+		{"defaultProcs GOMAXPROCS empty", defaultProcs, env("GOMAXPROCS", ""), 0}, // set: the runtime's own rule applies
+		{"defaultProcs only GODEBUG", defaultProcs, env("GODEBUG", "x=1"), 1},
+		{"defaultGCPercent unset", defaultGCPercent, env(), 50},
+		{"defaultGCPercent GOGC=200", defaultGCPercent, env("GOGC", "200"), 0},
+		{"defaultGCPercent GOGC=off", defaultGCPercent, env("GOGC", "off"), 0},
+		{"defaultGCPercent GOGC empty", defaultGCPercent, env("GOGC", ""), 0}, // set: the runtime's own rule applies
+		{"defaultGCPercent only GOMAXPROCS", defaultGCPercent, env("GOMAXPROCS", "2"), 50},
 	} {
-		if got := defaultProcs(tt.env); got != tt.want {
-			t.Errorf("%s: defaultProcs = %d, want %d", tt.name, got, tt.want)
-		}
-	}
-}
-
-func TestDefaultGCPercent(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		env  func(string) (string, bool)
-		want int
-	}{
-		{"unset", env(), 50},
-		{"GOGC=200", env("GOGC", "200"), 0},
-		{"GOGC=off", env("GOGC", "off"), 0},
-		{"GOGC empty", env("GOGC", ""), 0}, // set: the runtime's own rule applies
-		{"only GOMAXPROCS", env("GOMAXPROCS", "2"), 50},
-	} {
-		if got := defaultGCPercent(tt.env); got != tt.want {
-			t.Errorf("%s: defaultGCPercent = %d, want %d", tt.name, got, tt.want)
+		if got := tt.fn(tt.env); got != tt.want {
+			t.Errorf("%s = %d, want %d", tt.name, got, tt.want)
 		}
 	}
 }

@@ -44,10 +44,7 @@ func setRuntime(getenv func(string) (string, bool)) {
 // another thread to take it: fewer context switches per connection (see
 // the README's Measured).
 func defaultProcs(getenv func(string) (string, bool)) int {
-	if _, set := getenv("GOMAXPROCS"); set {
-		return 0
-	}
-	return 1
+	return unlessSet(getenv, "GOMAXPROCS", 1)
 }
 
 // defaultGCPercent is the GOGC chaos-epmd runs with: 50, unless the
@@ -63,10 +60,16 @@ func defaultProcs(getenv func(string) (string, bool)) int {
 // phase of 4000 PORT_PLEASE2 requests took 38–50 µs of CPU each against
 // 37–40 µs (see the README's Measured).
 func defaultGCPercent(getenv func(string) (string, bool)) int {
-	if _, set := getenv("GOGC"); set {
+	return unlessSet(getenv, "GOGC", 50)
+}
+
+// unlessSet returns v, or 0 when the environment sets name (even to the
+// empty string: the runtime's own rule applies then).
+func unlessSet(getenv func(string) (string, bool), name string, v int) int {
+	if _, set := getenv(name); set {
 		return 0
 	}
-	return 50
+	return v
 }
 
 // run executes the command line and returns the exit status.
