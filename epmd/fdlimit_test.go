@@ -46,6 +46,7 @@ func TestHelperLowFileLimitServer(t *testing.T) {
 func TestAtFileLimit(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperLowFileLimitServer$")
 	cmd.Env = append(os.Environ(), "EPMD_LOW_FD_SERVER=1")
+	cmd.SysProcAttr = dieWithTest(nil)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
