@@ -36,10 +36,7 @@ func TestWatcherDrainsMoreThanOneCollection(t *testing.T) {
 	if len(k.conns) != n {
 		t.Fatalf("%d connections watched, want %d", len(k.conns), n)
 	}
-	fds := make([]int, 0, n)
-	for _, c := range k.conns {
-		fds = append(fds, c.FD)
-	}
+	fds := watchedFDs(k)
 	for _, c := range clients {
 		_ = c.Close()
 	}
@@ -80,10 +77,7 @@ func TestStopKeptWhileTheWatcherHandles(t *testing.T) {
 	reg := r.s.reg.(*MemRegistry)
 	k := &r.s.keptConns
 	k.mu.Lock()
-	fds := make([]int, 0, len(k.conns))
-	for _, c := range k.conns {
-		fds = append(fds, c.FD)
-	}
+	fds := watchedFDs(k)
 	k.mu.Unlock()
 
 	// The watcher blocks in the first registration's end, on the node
@@ -99,7 +93,8 @@ func TestStopKeptWhileTheWatcherHandles(t *testing.T) {
 		_ = c.Close()
 	}
 	awaitFINs(t, fds)
-	awaitGoroutine(t, "the watcher blocked on the node table", "epmd.(*Server).keptLoop", "epmd.(*MemRegistry).Unregister")
+	pollUntil(t, func() bool { return goroutineWith("epmd.(*Server).keptLoop", "epmd.(*MemRegistry).Unregister") },
+		func() string { return "the watcher never blocked on the node table" })
 
 	stopped := make(chan struct{})
 	go func() { r.s.stopKept(); close(stopped) }()
@@ -166,10 +161,14 @@ func awaitFINs(t *testing.T, fds []int) {
 	})
 }
 
-// awaitGoroutine waits until a goroutine's stack holds all of frames.
-func awaitGoroutine(t *testing.T, what string, frames ...string) {
-	t.Helper()
-	pollUntil(t, func() bool { return goroutineWith(frames...) }, func() string { return "never saw " + what })
+// watchedFDs returns the descriptors of the connections the watcher
+// watches; k.mu is held.
+func watchedFDs(k *keptConns) []int {
+	fds := make([]int, 0, len(k.conns))
+	for _, c := range k.conns {
+		fds = append(fds, c.FD)
+	}
+	return fds
 }
 
 // goroutineWith reports whether a goroutine's stack holds all of frames.
