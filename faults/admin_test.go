@@ -134,23 +134,22 @@ func TestAdminLifecycle(t *testing.T) {
 		"chaos_epmd_open_connections 1",
 		"chaos_epmd_faults_active 0",
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		m, err := ac.Metrics(ctx)
-		if err != nil {
+	var m string
+	var lacks []string
+	if !holdsWithin5s(func() bool {
+		var err error
+		if m, err = ac.Metrics(ctx); err != nil {
 			t.Fatal(err)
 		}
-		var lacks []string
+		lacks = lacks[:0]
 		for _, want := range wants {
 			if !strings.Contains(m, want+"\n") {
 				lacks = append(lacks, want)
 			}
 		}
-		if len(lacks) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics lack %q after 5 s:\n%s", lacks, m)
-		}
+		return len(lacks) == 0
+	}) {
+		t.Fatalf("metrics lack %q after 5 s:\n%s", lacks, m)
 	}
 }
 

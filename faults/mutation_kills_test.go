@@ -155,13 +155,22 @@ func TestShutdownDoesNotWaitForAStall(t *testing.T) {
 // waitForCond polls cond until it holds or 5 s pass.
 func waitForCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	if !holdsWithin5s(cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// holdsWithin5s polls cond every millisecond until it holds, for at most
+// 5 s, and reports whether it did.
+func holdsWithin5s(cond func() bool) bool {
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			return false
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return true
 }
 
 // TestPartialWriteCutAtAWriteEnd: a cut falling exactly at the end of a
