@@ -47,6 +47,7 @@ unit: deps build
 
 ## test: everything — lint, unit and differential tests (race detector on), fixtures, every scenario, OTP's epmd_SUITE
 test: deps lint build fixtures
+	$(MAKE) --no-print-directory fixtures-reap
 	$(GO) test -race -count=1 ./epmd/... ./faults/... ./cmd/...
 	$(GO) test -count=1 ./erlangfixtures/... ./scenarios/matrix/...
 	$(MAKE) --no-print-directory scenarios
@@ -129,7 +130,7 @@ clean: fixtures-clean
 	rm -rf bin build
 
 ## --- Erlang fixtures (erlangfixtures/): Docker engine + offline OTP images ---
-.PHONY: fixtures image fixtures-check fixtures-clean fixtures-prune fixtures-purge
+.PHONY: fixtures image fixtures-check fixtures-reap fixtures-clean fixtures-prune fixtures-purge
 
 ## fixtures: install/start a Docker engine when none answers (root, Debian), then
 ## build the images offline when missing (seconds when present): OTP 25, 27 and
@@ -145,9 +146,16 @@ image: build
 	sh erlangfixtures/hostsetup.sh
 	$(GO) run ./erlangfixtures/cmd/erlfix chaos-image
 
-## fixtures-check: fail if any fixture container or network is left behind
+## fixtures-check: fail if any fixture container or network is left behind by
+## a process that has ended (those of test processes still running are listed)
 fixtures-check:
-	$(GO) run ./erlangfixtures/cmd/erlfix leftovers
+	$(GO) run ./erlangfixtures/cmd/erlfix leftovers -ended
+
+## fixtures-reap: remove the fixture containers and networks of test processes
+## that have ended on this host (a run killed at a deadline, a crash): each
+## process holds a lock while it runs, so a run alongside keeps what it uses
+fixtures-reap:
+	$(GO) run ./erlangfixtures/cmd/erlfix clean -ended
 
 ## fixtures-clean: remove every fixture container and network (labelled org.chaos-epmd.fixture=1)
 fixtures-clean:

@@ -27,7 +27,10 @@
 // cleanup is the caller's: [Node.Terminate], [Cluster.Terminate] or
 // [WithCleanup](t.Cleanup). Every container and network carries the labels
 // [LabelFixture] and [LabelSession]; [Leftovers] and `erlfix leftovers|clean`
-// find and remove what a crashed run left. [PruneImages] and `erlfix prune`
+// find and remove what a crashed run left. A process holds a lock while it
+// runs, named in [LabelSessionLock]: [RemoveEndedLeftovers] (`erlfix clean
+// -ended`, which `make test` runs first) removes only what processes that
+// have ended left, never what a run alongside uses. [PruneImages] and `erlfix prune`
 // remove the images the tree no longer uses ([PlanPrune] decides which), or
 // every fixture image with -all.
 //

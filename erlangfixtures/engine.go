@@ -26,16 +26,6 @@ var configureTestcontainers = sync.OnceFunc(func() {
 	}
 })
 
-// sessionID labels everything this process creates (see [LabelSession]), so
-// leftovers can be told apart from those of test processes running alongside.
-var sessionID = sync.OnceValue(func() string {
-	return fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
-})
-
-func fixtureLabels() map[string]string {
-	return map[string]string{LabelFixture: "1", LabelSession: sessionID()}
-}
-
 // dockerClient returns the process's client of the engine testcontainers uses
 // (DOCKER_HOST, ~/.testcontainers.properties), made on first success.
 func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
@@ -176,21 +166,24 @@ func isModuleRoot(gomod string) bool {
 	return false
 }
 
-// Leftover is a container or network carrying the fixture label.
+// Leftover is a container or network carrying the fixture label, with
+// what can be told of the process that made it.
 type Leftover struct {
 	Kind    string // "container" or "network"
 	ID      string
 	Name    string
 	Session string
+	State   SessionState // of the session's process
+	Why     string       // how State was told
 }
 
 func (l Leftover) String() string {
-	return fmt.Sprintf("%s %s (%.12s, session %s)", l.Kind, l.Name, l.ID, l.Session)
+	return fmt.Sprintf("%s %s (%.12s, session %s, %s: %s)", l.Kind, l.Name, l.ID, l.Session, l.State, l.Why)
 }
 
 // Leftovers lists the fixture containers and networks in the engine: all of
 // them when session is "", else those of one session ([Session] gives this
-// process's).
+// process's). Each says whether its session's process still runs.
 func Leftovers(ctx context.Context, session string) ([]Leftover, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
@@ -199,6 +192,17 @@ func Leftovers(ctx context.Context, session string) ([]Leftover, error) {
 	f := make(client.Filters).Add("label", LabelFixture+"=1")
 	if session != "" {
 		f = f.Add("label", LabelSession+"="+session)
+	}
+	host, _ := os.Hostname()
+	judged := map[string]Leftover{} // by session: its State and Why
+	add := func(out []Leftover, l Leftover, labels map[string]string) []Leftover {
+		j, ok := judged[l.Session]
+		if !ok {
+			j.State, j.Why = judgeSession(labels, host)
+			judged[l.Session] = j
+		}
+		l.State, l.Why = j.State, j.Why
+		return append(out, l)
 	}
 	var out []Leftover
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
@@ -210,14 +214,14 @@ func Leftovers(ctx context.Context, session string) ([]Leftover, error) {
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
 		}
-		out = append(out, Leftover{Kind: "container", ID: c.ID, Name: name, Session: c.Labels[LabelSession]})
+		out = add(out, Leftover{Kind: "container", ID: c.ID, Name: name, Session: c.Labels[LabelSession]}, c.Labels)
 	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range ns.Items {
-		out = append(out, Leftover{Kind: "network", ID: n.ID, Name: n.Name, Session: n.Labels[LabelSession]})
+		out = add(out, Leftover{Kind: "network", ID: n.ID, Name: n.Name, Session: n.Labels[LabelSession]}, n.Labels)
 	}
 	return out, nil
 }
@@ -232,9 +236,35 @@ func RemoveLeftovers(ctx context.Context, session string) ([]Leftover, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ls, removeLeftovers(ctx, ls)
+}
+
+// RemoveEndedLeftovers force-removes the fixture containers, then networks,
+// whose session's process has ended on this host ([SessionEnded]): what a
+// killed or crashed run left. Those of running processes, of other hosts and
+// of sessions without lock labels stay. It returns what it removed and what
+// it left.
+func RemoveEndedLeftovers(ctx context.Context) (removed, kept []Leftover, err error) {
+	ls, err := Leftovers(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range ls {
+		if l.State == SessionEnded {
+			removed = append(removed, l)
+		} else {
+			kept = append(kept, l)
+		}
+	}
+	err = removeLeftovers(ctx, removed)
+	sweepSessionLocks(sessionLockDir)
+	return removed, kept, err
+}
+
+func removeLeftovers(ctx context.Context, ls []Leftover) error {
 	cli, err := dockerClient(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var errs []error
 	for _, l := range ls {
@@ -249,7 +279,7 @@ func RemoveLeftovers(ctx context.Context, session string) ([]Leftover, error) {
 			errs = append(errs, err)
 		}
 	}
-	return ls, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -274,8 +274,12 @@ const ImageRepository = "chaos-epmd/erlang"
 const (
 	LabelFixture = "org.chaos-epmd.fixture" // value "1"
 	LabelSession = "org.chaos-epmd.session" // the creating process's session
-	LabelRelease = "org.chaos-epmd.release" // images: the Debian release
-	LabelApp     = "org.chaos-epmd.app"     // images: the application, if any
+	// LabelHost and LabelSessionLock: the creating process's host and the
+	// file it holds a lock on while it runs ([SessionEnded]).
+	LabelHost        = "org.chaos-epmd.host"
+	LabelSessionLock = "org.chaos-epmd.session-lock"
+	LabelRelease     = "org.chaos-epmd.release" // images: the Debian release
+	LabelApp         = "org.chaos-epmd.app"     // images: the application, if any
 )
 
 // Ref returns the image's content-addressed reference:

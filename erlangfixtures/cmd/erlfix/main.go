@@ -4,8 +4,11 @@
 //	                              build missing images (root), print refs and timings;
 //	                              LIST: all (default), bookworm, 29, elixir, rabbitmq:trixie, ...
 //	erlfix chaos-image            import the FROM-scratch chaos-epmd:VERSION image, print its ref
-//	erlfix leftovers [-session ID]  list fixture containers/networks; exit 1 if any
-//	erlfix clean [-session ID]    force-remove fixture containers and networks
+//	erlfix leftovers [-session ID | -ended]
+//	                              list fixture containers/networks; exit 1 if any
+//	                              (-ended: only those of processes that have ended)
+//	erlfix clean [-session ID | -ended]
+//	                              force-remove fixture containers and networks
 //	erlfix prune [-all] [-n]      remove the fixture images the tree does not use
 //	                              (-all: every fixture image); never one a
 //	                              container uses; -n: only print what would go
@@ -15,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,7 +63,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: erlfix images [-images LIST] [-release LIST] [-force] [-v] | chaos-image | leftovers [-session ID] | clean [-session ID] | prune [-all] [-n]")
+	fmt.Fprintln(os.Stderr, "usage: erlfix images [-images LIST] [-release LIST] [-force] [-v] | chaos-image | leftovers [-session ID | -ended] | clean [-session ID | -ended] | prune [-all] [-n]")
 	os.Exit(2)
 }
 
@@ -127,7 +131,24 @@ func chaosImage(ctx context.Context, args []string) error {
 func leftovers(ctx context.Context, args []string, remove bool) error {
 	fs := flag.NewFlagSet("leftovers", flag.ExitOnError)
 	session := fs.String("session", "", "only this session's (default: all)")
+	ended := fs.Bool("ended", false, "only those whose session's process has ended on this host (what a killed or crashed run left); the others are listed as kept")
 	_ = fs.Parse(args)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	if *ended && *session != "" {
+		return errors.New("-ended and -session: give one")
+	}
+	if remove && *ended {
+		removed, kept, err := erlangfixtures.RemoveEndedLeftovers(ctx)
+		for _, l := range removed {
+			fmt.Println("removed", l)
+		}
+		for _, l := range kept {
+			fmt.Println("kept", l)
+		}
+		return err
+	}
 	if remove {
 		ls, err := erlangfixtures.RemoveLeftovers(ctx, *session)
 		for _, l := range ls {
@@ -139,11 +160,17 @@ func leftovers(ctx context.Context, args []string, remove bool) error {
 	if err != nil {
 		return err
 	}
+	n := 0
 	for _, l := range ls {
+		if *ended && l.State != erlangfixtures.SessionEnded {
+			fmt.Println("in use or not judged:", l)
+			continue
+		}
 		fmt.Println("leftover", l)
+		n++
 	}
-	if len(ls) > 0 {
-		return fmt.Errorf("%d fixture containers/networks left behind (remove: go run ./erlangfixtures/cmd/erlfix clean)", len(ls))
+	if n > 0 {
+		return fmt.Errorf("%d fixture containers/networks left behind (remove: go run ./erlangfixtures/cmd/erlfix clean%s)", n, map[bool]string{true: " -ended"}[*ended])
 	}
 	return nil
 }
