@@ -3,6 +3,7 @@ package erlangfixtures
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,13 +51,7 @@ var thisSession = sync.OnceValue(func() session {
 
 func sessionID() string { return thisSession().id }
 
-func fixtureLabels() map[string]string {
-	l := make(map[string]string, len(thisSession().labels))
-	for k, v := range thisSession().labels {
-		l[k] = v
-	}
-	return l
-}
+func fixtureLabels() map[string]string { return maps.Clone(thisSession().labels) }
 
 // holdSessionLock creates dir/id and takes a shared flock on it. The file is
 // made under a temporary name and renamed once locked, so a sweep of dir
