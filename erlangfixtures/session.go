@@ -60,6 +60,7 @@ func holdSessionLock(dir, id string) (f *os.File, path string, err error) {
 	if err := os.MkdirAll(dir, 0o1777); err != nil {
 		return nil, "", err
 	}
+	_ = os.Chmod(dir, 0o1777) // past the umask, for other users' test runs; fails harmlessly if not ours
 	tmp, err := os.CreateTemp(dir, ".new-*")
 	if err != nil {
 		return nil, "", err
