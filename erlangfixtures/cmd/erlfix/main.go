@@ -18,7 +18,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -129,7 +128,11 @@ func chaosImage(ctx context.Context, args []string) error {
 }
 
 func leftovers(ctx context.Context, args []string, remove bool) error {
-	fs := flag.NewFlagSet("leftovers", flag.ExitOnError)
+	name := "leftovers"
+	if remove {
+		name = "clean"
+	}
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
 	session := fs.String("session", "", "only this session's (default: all)")
 	ended := fs.Bool("ended", false, "only those whose session's process has ended on this host (what a killed or crashed run left); the others are listed as kept")
 	_ = fs.Parse(args)
@@ -137,7 +140,7 @@ func leftovers(ctx context.Context, args []string, remove bool) error {
 		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	if *ended && *session != "" {
-		return errors.New("-ended and -session: give one")
+		return fmt.Errorf("%s: -ended and -session %s: give one or the other", name, *session)
 	}
 	if remove && *ended {
 		removed, kept, err := erlangfixtures.RemoveEndedLeftovers(ctx)
