@@ -114,21 +114,33 @@ func judgeSession(labels map[string]string, host string) (state SessionState, wh
 	case fromHost != host:
 		return SessionUnknown, "made on host " + fromHost
 	}
-	f, err := os.Open(lock)
-	if errors.Is(err, os.ErrNotExist) {
+	switch free, err := lockFree(lock); {
+	case errors.Is(err, os.ErrNotExist):
 		return SessionEnded, "its lock file is gone"
-	}
-	if err != nil {
+	case err != nil:
 		return SessionUnknown, err.Error()
+	case free:
+		return SessionEnded, "its process no longer holds " + lock
+	default:
+		return SessionLive, "its process holds " + lock
+	}
+}
+
+// lockFree reports whether no process holds a lock on the file at path,
+// by taking an exclusive lock and dropping it.
+func lockFree(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
 	}
 	defer f.Close()
 	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); {
 	case err == nil:
-		return SessionEnded, "its process no longer holds " + lock
+		return true, nil
 	case errors.Is(err, syscall.EWOULDBLOCK):
-		return SessionLive, "its process holds " + lock
+		return false, nil
 	default:
-		return SessionUnknown, fmt.Sprintf("flock %s: %v", lock, err)
+		return false, fmt.Errorf("flock %s: %w", path, err)
 	}
 }
 
@@ -144,14 +156,11 @@ func sweepSessionLocks(dir string) {
 		if strings.HasPrefix(e.Name(), ".new-") || !e.Type().IsRegular() {
 			continue
 		}
+		// Session IDs are never reused, so no owner can take the file
+		// between the check and the removal.
 		p := filepath.Join(dir, e.Name())
-		f, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		if free, err := lockFree(p); err == nil && free {
 			os.Remove(p)
 		}
-		f.Close()
 	}
 }

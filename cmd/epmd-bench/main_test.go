@@ -3,7 +3,6 @@ package main_test
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 )
 
 // bench is the epmd-bench binary built for the tests.
@@ -251,30 +251,15 @@ func TestFreshDaemons(t *testing.T) {
 	})
 }
 
-// freePort returns a port that was free a moment ago on 0.0.0.0 and [::],
-// where an epmd the tool starts listens. It is taken below Linux's
-// ephemeral range (32768 and up by default): a port the kernel handed out
-// for ":0" could be handed out again, to a listener or a connection of
-// another package's tests running beside these, before the epmd binds it,
+// freePort returns a port for an epmd the tool starts, free on 0.0.0.0 and
+// [::] where the epmd listens, below the ephemeral range and reserved for
+// the test (epmdtest.Port). A port the kernel handed out for ":0" could go
+// to another package's listener or connection before the epmd binds it,
 // and the epmd then exits. (TestAcceptTrace failed so once in CI: "target
 // C ... not answering after 10s: ... connection refused".)
 func freePort(t *testing.T) string {
 	t.Helper()
-	for range 100 {
-		port := strconv.Itoa(20000 + rand.IntN(12000))
-		l4, err := net.Listen("tcp4", "0.0.0.0:"+port)
-		if err != nil {
-			continue
-		}
-		l6, err := net.Listen("tcp6", "[::]:"+port)
-		l4.Close()
-		if err == nil {
-			l6.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port in 20000-31999 after 100 tries")
-	return ""
+	return strconv.Itoa(epmdtest.Port(t))
 }
 
 // serveInProcess starts a chaos-epmd server in the test process on a free

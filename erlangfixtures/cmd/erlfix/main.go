@@ -173,7 +173,11 @@ func leftovers(ctx context.Context, args []string, remove bool) error {
 		n++
 	}
 	if n > 0 {
-		return fmt.Errorf("%d fixture containers/networks left behind (remove: go run ./erlangfixtures/cmd/erlfix clean%s)", n, map[bool]string{true: " -ended"}[*ended])
+		remove := "clean"
+		if *ended {
+			remove = "clean -ended"
+		}
+		return fmt.Errorf("%d fixture containers/networks left behind (remove: go run ./erlangfixtures/cmd/erlfix %s)", n, remove)
 	}
 	return nil
 }
