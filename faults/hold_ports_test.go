@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,40 +17,17 @@ import (
 )
 
 // heldPorts returns lo such that lo and lo+1 are free on every address, as
-// hold_ports binds them. The ports come from below the kernel's ephemeral
-// range: a port there is taken only by an explicit bind, while one from
-// the ephemeral range may at any moment be the local port of another
-// process's connection on another local address (a container bridge, a
-// 127.x alias), which makes the fault skip it yet leaves 127.0.0.1 free.
+// hold_ports binds them, and reserved for t (epmdtest.Ports): from below
+// the kernel's ephemeral range, where a port is taken only by an explicit
+// bind, while one from the ephemeral range may at any moment be the local
+// port of another process's connection on another local address (a
+// container bridge, a 127.x alias), which makes the fault skip it yet
+// leaves 127.0.0.1 free. The reservation matters as much: a probe that
+// binds a port another test reserved makes that test's epmd find its port
+// in use.
 func heldPorts(t *testing.T) int {
 	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
-				low = n
-			}
-		}
-	}
-	// Pairs downwards from the range, from a start that differs between
-	// processes so that parallel runs do not try the same ones first.
-	start := low - 2 - os.Getpid()%(low/2)
-	for lo := start; lo > start-200 && lo >= 1024; lo -= 2 {
-		var ls []net.Listener
-		for _, p := range []int{lo, lo + 1} {
-			if l, err := net.Listen("tcp", ":"+strconv.Itoa(p)); err == nil {
-				ls = append(ls, l)
-			}
-		}
-		for _, l := range ls {
-			l.Close()
-		}
-		if len(ls) == 2 {
-			return lo
-		}
-	}
-	t.Skipf("no two adjacent free ports below %d", low)
-	return 0
+	return epmdtest.Ports(t, 2)
 }
 
 // TestHoldPorts binds the range while the fault is installed (real

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
+	"github.com/chaos-epmd/chaos-epmd/epmd/epmdtest"
 	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
@@ -51,7 +51,7 @@ func TestPageInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), browserTestTimeout)
 	defer cancel()
 	const token = "page-test-token"
-	admin := "127.0.0.1:" + strconv.Itoa(portBelowEphemeral(t))
+	admin := "127.0.0.1:" + strconv.Itoa(epmdtest.Port(t))
 	port, _ := startChaos(t, "-admin", admin, "-admin-token", token)
 	api := &faults.Client{URL: "http://" + admin, Token: token}
 	waitAdmin(ctx, t, "http://"+admin+"/")
@@ -167,26 +167,6 @@ func findChromium(t *testing.T) string {
 	}
 	skipOrFail(t, "no chromium on PATH: apt-get install chromium (make deps does), or set CHROMIUM")
 	return ""
-}
-
-// portBelowEphemeral returns a free loopback port below the kernel's
-// ephemeral range (net.ipv4.ip_local_port_range), which chaos-epmd can
-// bind after the test lets it go: neither the epmd port freePort picks
-// next nor another process's outgoing connection can take it meanwhile.
-func portBelowEphemeral(t *testing.T) int {
-	t.Helper()
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		_, _ = fmt.Sscan(string(b), &lo)
-	}
-	for p := lo - 1 - os.Getpid()%4096; p > 1024; p-- {
-		if l, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatalf("no free port below %d", lo)
-	return 0
 }
 
 // waitAdmin waits until the admin API serves its page.
