@@ -58,6 +58,12 @@ func compareTranscripts(t *testing.T, c, g *session) {
 		for _, l := range b {
 			fmt.Fprintf(&sb, "    %s\n", clip(l))
 		}
+		for _, n := range c.notes {
+			fmt.Fprintf(&sb, "--- note, C epmd: %s\n", n)
+		}
+		for _, n := range g.notes {
+			fmt.Fprintf(&sb, "--- note, chaos-epmd: %s\n", n)
+		}
 		return sb.String()
 	}
 	for i := 0; i < len(a) || i < len(b); i++ {
@@ -97,6 +103,10 @@ type session struct {
 	// marks are the server's log line counts after each step.
 	ref   *session
 	marks []int
+	// notes are shown with the transcripts when they differ, never
+	// compared: what was seen around a step that is a matter of the host
+	// (who held a port).
+	notes []string
 }
 
 func newSession(srv *server) *session {

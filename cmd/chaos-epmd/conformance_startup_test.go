@@ -37,6 +37,10 @@ func (s *session) launch(env []string, args ...string) bool {
 		case <-srv.exited:
 			s.printf("server exited status=%d stdout=%s stderr=%s", srv.cmd.ProcessState.ExitCode(),
 				strconv.Quote(s.norm(srv.stdout.String())), strconv.Quote(s.norm(srv.stderr.String())))
+			if srv.cmd.ProcessState.ExitCode() == 0 && srv.stdout.String()+srv.stderr.String() == "" {
+				// The silent exit of a busy port (or of a KILL request).
+				s.notes = append(s.notes, fmt.Sprintf("exited 0 silently; TCP port %d then: %s", srv.port, portUse(srv.port)))
+			}
 			return false
 		default:
 		}
