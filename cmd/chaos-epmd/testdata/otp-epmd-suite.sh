@@ -122,8 +122,13 @@ mkdir -p "$cache"
 exec 9>"$cache/run.lock"
 flock 9 || die "cannot lock $cache/run.lock"
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$suite_port") 2>/dev/null; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/${1:-$suite_port}") 2>/dev/null; }
 port_in_use && die "port $suite_port is in use: the suite would talk to that server, not to $bin"
+# The suite's distributed nodes make erlexec start the C epmd as a daemon on
+# 4369, which outlives the run; it is stopped afterwards unless an epmd
+# answered there before.
+epmd_before=0
+port_in_use 4369 && epmd_before=1
 
 run=$cache/run
 rm -rf "$run"
@@ -152,6 +157,13 @@ elapsed=$(($(date +%s) - start))
 # A server the suite left behind would answer the next run.
 if port_in_use; then
 	"$bin" -port "$suite_port" -kill >/dev/null 2>&1 || true
+fi
+# The epmd the suite's nodes started on 4369: a KILL request, which an epmd
+# refuses while nodes are registered (ERL_EPMD_RELAXED_COMMAND_CHECK is unset).
+if [ "$epmd_before" = 0 ] && port_in_use 4369; then
+	if ! out=$("$bin" -port 4369 -kill 2>&1) || [ "$out" != Killed ]; then
+		echo "$prog: the epmd the suite started on port 4369 is still running: $out" >&2
+	fi
 fi
 
 summary=$(grep -E 'TEST COMPLETE' "$run/ct_run.out" | tail -n1 || true)
