@@ -16,24 +16,16 @@ import (
 	"github.com/chaos-epmd/chaos-epmd/faults"
 )
 
-// heldPorts returns lo such that lo and lo+1 are free on every address, as
-// hold_ports binds them, and reserved for t (epmdtest.Ports): from below
-// the kernel's ephemeral range, where a port is taken only by an explicit
-// bind, while one from the ephemeral range may at any moment be the local
-// port of another process's connection on another local address (a
-// container bridge, a 127.x alias), which makes the fault skip it yet
-// leaves 127.0.0.1 free. The reservation matters as much: a probe that
-// binds a port another test reserved makes that test's epmd find its port
-// in use.
-func heldPorts(t *testing.T) int {
-	t.Helper()
-	return epmdtest.Ports(t, 2)
-}
-
 // TestHoldPorts binds the range while the fault is installed (real
 // sockets) and frees it on removal.
 func TestHoldPorts(t *testing.T) {
-	lo := heldPorts(t)
+	// Two ports free on every address, as hold_ports binds them, reserved
+	// for this test: from below the ephemeral range, where only an explicit
+	// bind takes a port (one in the range may be another connection's local
+	// port on another address, which makes the fault skip it yet leaves
+	// 127.0.0.1 free), and never probed by binding, which would take a port
+	// another test reserved from under its epmd.
+	lo := epmdtest.Ports(t, 2)
 	logs := &logRecorder{}
 	inj := faults.NewInjector(1, slog.New(logs))
 	info, err := inj.AddSpec("hold_ports=" + strconv.Itoa(lo) + "-" + strconv.Itoa(lo+1))
@@ -41,7 +33,7 @@ func TestHoldPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := logs.matching("hold_ports: port not held"); len(got) != 0 {
-		// Another process bound one of them since heldPorts: say so
+		// Another process bound one of them since they were reserved: say so
 		// rather than report a fault that does not hold.
 		t.Fatalf("ports %d-%d taken by another process meanwhile: %q", lo, lo+1, got)
 	}

@@ -81,9 +81,10 @@ func procNetHost(h string) string {
 }
 
 // socketOwners maps a socket's inode to the processes holding it, as "pid
-// N (command line)".
+// N (command line)"; each process's command line is read once.
 func socketOwners() map[string][]string {
 	owners := map[string][]string{}
+	names := map[string]string{}
 	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
 	for _, fd := range fds {
 		link, err := os.Readlink(fd)
@@ -93,8 +94,12 @@ func socketOwners() map[string][]string {
 		}
 		inode = strings.TrimSuffix(inode, "]")
 		pid := strings.Split(fd, "/")[2]
-		cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
-		who := fmt.Sprintf("pid %s (%s)", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
+		who, ok := names[pid]
+		if !ok {
+			cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			who = fmt.Sprintf("pid %s (%s)", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
+			names[pid] = who
+		}
 		owners[inode] = append(owners[inode], who)
 	}
 	return owners

@@ -137,7 +137,7 @@ func leftovers(ctx context.Context, args []string, remove bool) error {
 	ended := fs.Bool("ended", false, "only those whose session's process has ended on this host (what a killed or crashed run left); the others are listed as kept")
 	_ = fs.Parse(args)
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
 	if *ended && *session != "" {
 		return fmt.Errorf("%s: -ended and -session %s: give one or the other", name, *session)
@@ -173,11 +173,11 @@ func leftovers(ctx context.Context, args []string, remove bool) error {
 		n++
 	}
 	if n > 0 {
-		remove := "clean"
+		hint := "clean"
 		if *ended {
-			remove = "clean -ended"
+			hint = "clean -ended"
 		}
-		return fmt.Errorf("%d fixture containers/networks left behind (remove: go run ./erlangfixtures/cmd/erlfix %s)", n, remove)
+		return fmt.Errorf("%d fixture containers/networks left behind (remove: go run ./erlangfixtures/cmd/erlfix %s)", n, hint)
 	}
 	return nil
 }
