@@ -11,7 +11,7 @@ APT_PKGS  := erlang-base erlang-common-test erlang-dev iproute2 gcc libc6-dev ch
 # The scenarios' chaos-epmd: the static binary built here, not one per process.
 export CHAOS_EPMD_BINARY := $(CURDIR)/$(BIN)
 
-.PHONY: all build run test unit lint deps otp-suite scenarios bench bench-accept bench-scale fuzz clean
+.PHONY: all build run test unit lint deps otp-suite scenarios bench bench-accept bench-crosscheck bench-scale fuzz clean
 
 all: build
 
@@ -112,6 +112,21 @@ bench: build deps
 bench-accept: build deps
 	$(BUILD_NULLEPMD)
 	$(GO) run ./cmd/epmd-bench $(BENCH_TARGETS) -phases register -rounds 5 -accept-trace $(BENCHFLAGS)
+
+## bench-crosscheck: the same servers measured by a second load client, in C
+## (cmd/epmd-bench/testdata/crosscheck.c, none of epmd-bench's code): the
+## PORT_PLEASE2 and churn comparisons, 1000 more nodes held by each server, 9
+## rounds of 8000 requests taking turns, each after the conntrack table (when
+## loaded) is at most half full; the first target (nullepmd when its source
+## is there) is the reference. CROSSCHECKFLAGS: the client's flags;
+## CROSSCHECK_MORE: more 'NAME=COMMAND -port N' targets
+CROSSCHECK_TARGETS = $(if $(NULLEPMD_SRC),'null=build/nullepmd -port 14371') \
+	  'C=epmd -port 14369 -relaxed_command_check' \
+	  'chaos=$(BIN) -port 14370 -relaxed_command_check'
+bench-crosscheck: build deps
+	$(BUILD_NULLEPMD)
+	cc -O2 -Wall -o build/crosscheck cmd/epmd-bench/testdata/crosscheck.c
+	CROSSCHECKFLAGS='$(CROSSCHECKFLAGS)' bash cmd/epmd-bench/testdata/crosscheck.sh build/crosscheck $(CROSSCHECK_TARGETS) $(CROSSCHECK_MORE)
 
 ## bench-scale: 19,900 registrations held by one chaos-epmd process
 bench-scale: build
