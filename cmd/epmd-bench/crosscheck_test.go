@@ -66,9 +66,9 @@ func countingServer(t *testing.T, reg *epmd.MemRegistry) string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-// registered returns how many nodes reg holds, once that number has stayed
-// at want or the deadline passed: registrations end when the server sees
-// their connections close, a moment after the client's.
+// registered returns how many nodes reg holds, as soon as that is want, or
+// after 5 s: registrations end when the server sees their connections
+// close, a moment after the client exits.
 func registered(reg *epmd.MemRegistry, want int) int {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
