@@ -96,7 +96,7 @@ var _ = Describe("Faults on registration (ALIVE2)", Label("container"), func() {
 		Entry("delay_write below OTP's 10 s registration timeout: the node starts, later", Label("fault:delay_write"), SpecTimeout(specTimeout),
 			registrationCase{spec: "delay_write=2,req=alive2", erl: starts, atLeast: 2 * time.Second}),
 		Entry("delay_write above OTP's 10 s registration timeout: the node fails to start", Label("fault:delay_write", "slow"), SpecTimeout(specTimeout),
-			registrationCase{spec: "delay_write=11,req=alive2", erl: registerListenError("no_reg_reply_from_epmd"), atLeast: 10 * time.Second}),
+			registrationCase{spec: "delay_write=11,req=alive2", erl: registerListenError("no_reg_reply_from_epmd"), atLeast: otpClock(10 * time.Second)}),
 		// epmd reads the request before it closes: erl's send went out.
 		Entry("drop: closed unanswered", Label("fault:drop"), SpecTimeout(specTimeout),
 			registrationCase{spec: "drop,req=alive2", erl: registerListenError("epmd_close")}),
@@ -119,7 +119,7 @@ var _ = Describe("Faults on registration (ALIVE2)", Label("container"), func() {
 		Entry("reset: closed with RST", Label("fault:reset"), SpecTimeout(specTimeout),
 			registrationCase{spec: "reset,req=alive2", erl: registerListenError("epmd_close")}),
 		Entry("hang: never answered, until OTP gives up after 10 s", Label("fault:hang", "slow"), SpecTimeout(specTimeout),
-			registrationCase{spec: "hang,req=alive2", erl: registerListenError("no_reg_reply_from_epmd"), atLeast: 10 * time.Second}),
+			registrationCase{spec: "hang,req=alive2", erl: registerListenError("no_reg_reply_from_epmd"), atLeast: otpClock(10 * time.Second)}),
 		Entry("partial_write=3: 'v',0,A then close", Label("fault:partial_write"), SpecTimeout(specTimeout),
 			registrationCase{spec: "partial_write=3,req=alive2", erl: registerListenError("epmd_close")}),
 		Entry("partial_write=5: five of six bytes are garbage to OTP", Label("fault:partial_write"), SpecTimeout(specTimeout),

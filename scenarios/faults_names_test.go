@@ -152,7 +152,7 @@ func namesCases(otp int) []TableEntry {
 			namesOneOf: []string{"{ok,[]}", "{error,address}"}, pinned: slicedNamesPinned,
 			epmdNames: noResponse, chaosNames: noResponse}),
 		e("delay_write=1: once for the port, once per line", namesCase{spec: "delay_write=1,req=names",
-			names: `{ok,[{"n1",P}]}`, epmdNames: namesOK, chaosNames: namesOK, atLeast: 2 * time.Second}),
+			names: `{ok,[{"n1",P}]}`, epmdNames: namesOK, chaosNames: namesOK, atLeast: otpClock(2 * time.Second)}),
 		e("corrupt=names_port: another port in the header", namesCase{spec: "corrupt=names_port,req=names",
 			names: "{error,address}", epmdNames: "exit 0\nepmd: up and running on port 4368 with data:\nname n1 at port P",
 			chaosNames: "exit 0\nepmd: up and running on port 4368 with data:\nname n1 at port P"}),

@@ -97,7 +97,7 @@ var _ = Describe("Faults on lookups (PORT_PLEASE2)", Label("container"), func() 
 		Entry("reset: closed", Label("fault:reset"), SpecTimeout(specTimeout),
 			lookupCase{spec: "reset,req=port_please", lookup: returns("closed"), ping: "pang"}),
 		Entry("hang: noport after OTP's 10 s", Label("fault:hang", "slow"), SpecTimeout(specTimeout),
-			lookupCase{spec: "hang,req=port_please", lookup: returns("noport"), ping: "pang", atLeast: 10 * time.Second}),
+			lookupCase{spec: "hang,req=port_please", lookup: returns("noport"), ping: "pang", atLeast: otpClock(10 * time.Second)}),
 		Entry("partial_write=1: 'w' then close", Label("fault:partial_write"), SpecTimeout(specTimeout),
 			lookupCase{spec: "partial_write=1,req=port_please", lookup: returns("closed"), ping: "pang"}),
 		Entry("partial_write=4: 'w',0,port then close", Label("fault:partial_write"), SpecTimeout(specTimeout),

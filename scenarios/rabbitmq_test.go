@@ -452,7 +452,7 @@ func cliCases() []cliCase {
 		{spec: "hang,req=port_please",
 			status:  `exit 75; stderr "Error: operation status on node rabbit@n1 timed out. Timeout value used: 5000"`,
 			cluster: `exit 75; stderr "Error: operation cluster_status on node rabbit@n1 timed out. Timeout value used: 5000"`,
-			ping:    pingFailed, atLeast: 5 * time.Second},
+			ping:    pingFailed, atLeast: otpClock(5 * time.Second)},
 		{spec: "delay_write=3,req=port_please", status: statusOK, cluster: clusterOK, ping: pingOK, atLeast: 3 * time.Second},
 		{spec: "drop,req=names", status: statusOK, cluster: clusterOK, ping: pingOK},
 		{spec: "hang,req=names", status: statusOK, cluster: clusterOK, ping: pingOK},
@@ -497,7 +497,7 @@ func diagCases() []diagCase {
 	return []diagCase{
 		{spec: "drop,req=names", status: notRunning},
 		{spec: "forget", status: notRunning},
-		{spec: "hang,req=names", status: epmdTimeout, atLeast: 60 * time.Second, slow: true},
+		{spec: "hang,req=names", status: epmdTimeout, atLeast: otpClock(60 * time.Second), slow: true},
 	}
 }
 
