@@ -170,14 +170,13 @@ static int usage(const char *why) {
 	return 2;
 }
 
-// fracarg reads a fraction from 0 to 1 with at most two decimals into
-// *percent.
-static int fracarg(const char *s, int *percent) {
+// fracarg reads a fraction from 0 to 1 into *v.
+static int fracarg(const char *s, double *v) {
 	char *end;
 	errno = 0;
 	double x = strtod(s, &end);
 	if (errno || *s == '\0' || *end != '\0' || !(x >= 0 && x <= 1)) return 0;
-	*percent = (int)(x * 100 + 0.5);
+	*v = x;
 	return 1;
 }
 
@@ -191,14 +190,15 @@ static int intarg(const char *s, int lo, int hi, int *v) {
 }
 
 int main(int argc, char **argv) {
-	int rounds = 9, N = 8000, P = 4, hold = 1000, ctPercent = 50, i = 1;
+	int rounds = 9, N = 8000, P = 4, hold = 1000, i = 1;
+	double ctLimit = 0.5;
 	for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
 		const char *f = argv[i];
 		int ok = !strcmp(f, "-rounds") ? intarg(argv[i + 1], 1, MAX_ROUNDS, &rounds)
 		       : !strcmp(f, "-n")      ? intarg(argv[i + 1], 100, 10000000, &N)
 		       : !strcmp(f, "-procs")  ? intarg(argv[i + 1], 1, MAX_PROCS, &P)
 		       : !strcmp(f, "-hold")   ? intarg(argv[i + 1], 0, 100000, &hold)
-		       : !strcmp(f, "-conntrack") ? fracarg(argv[i + 1], &ctPercent)
+		       : !strcmp(f, "-conntrack") ? fracarg(argv[i + 1], &ctLimit)
 		       : -1;
 		if (ok < 0) {
 			fprintf(stderr, "crosscheck: unknown flag %s\n", f);
@@ -243,7 +243,7 @@ int main(int argc, char **argv) {
 	for (int r = 0, seq = 0; r < rounds; r++) {
 		for (int t = 0; t < T; t++) {
 			seq++;
-			drainConntrack(ctPercent / 100.0);
+			drainConntrack(ctLimit);
 			double t0 = now();
 			for (int p = 0; p < P; p++) {
 				pid_t pid = fork();
