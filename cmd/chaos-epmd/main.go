@@ -42,7 +42,7 @@ func setRuntime(getenv func(string) (string, bool)) {
 // the environment says). With one processor a goroutine the server wakes
 // runs on the thread that woke it, where with more the scheduler wakes
 // another thread to take it: fewer context switches per connection (see
-// the README's Measured).
+// the README's Measured and cmd/epmd-bench/README.md).
 func defaultProcs(getenv func(string) (string, bool)) int {
 	return unlessSet(getenv, "GOMAXPROCS", 1)
 }
@@ -58,7 +58,7 @@ func defaultProcs(getenv func(string) (string, bool)) int {
 // and made them cost 17 % more CPU. The price is at scale: with 19,900
 // nodes (about 14 MiB live) a collection comes twice as often, and a
 // phase of 4000 PORT_PLEASE2 requests took 38–50 µs of CPU each against
-// 37–40 µs (see the README's Measured).
+// 37–40 µs (see cmd/epmd-bench/README.md).
 func defaultGCPercent(getenv func(string) (string, bool)) int {
 	return unlessSet(getenv, "GOGC", 50)
 }
