@@ -27,6 +27,7 @@ type sample struct {
 	p50, p99   time.Duration
 	p999       time.Duration
 	rss        int64         // after the phase, bytes
+	rssAnon    int64         // after the phase: the anonymous part of rss, bytes
 	rssIdle    int64         // fresh: before the phase, bytes
 	serverCPU  float64       // CPU time of the target per wall time (1 = one core)
 	loadCPU    float64       // CPU time of the worker processes per wall time
@@ -196,8 +197,8 @@ func benchMain(c *config) error {
 }
 
 func (s sample) String() string {
-	str := fmt.Sprintf("%8.0f/s  p50 %v  p99 %v  p99.9 %v  n=%d  rss %.1f MiB  cpu server %.2f (%.1f µs/req) load %.2f  stolen %.1f %%",
-		s.perSec, s.p50, s.p99, s.p999, s.n, float64(s.rss)/(1<<20), s.serverCPU, float64(s.cpuPerReq)/1e3, s.loadCPU, 100*s.steal)
+	str := fmt.Sprintf("%8.0f/s  p50 %v  p99 %v  p99.9 %v  n=%d  rss %.1f MiB (anonymous %.1f)  cpu server %.2f (%.1f µs/req) load %.2f  stolen %.1f %%",
+		s.perSec, s.p50, s.p99, s.p999, s.n, float64(s.rss)/(1<<20), float64(s.rssAnon)/(1<<20), s.serverCPU, float64(s.cpuPerReq)/1e3, s.loadCPU, 100*s.steal)
 	if s.accept.calls > 0 {
 		str += fmt.Sprintf("  accept calls %d, over %v %d (blocked %v, waiting for a CPU %v, in softirqs %v, running or stolen %v), longest %v",
 			s.accept.calls, slowAccept, s.accept.slow, s.accept.blocked, s.accept.preempted, s.accept.softirq, s.accept.running(), s.accept.max)
@@ -358,7 +359,7 @@ func (p part) sample(t *target, phase string, c *config) (sample, error) {
 	if t.pid() != 0 && s.n > 0 {
 		s.cpuPerReq = p.cpu / time.Duration(s.n)
 	}
-	s.rss = t.rss()
+	s.rss, s.rssAnon = t.memory()
 	if phase == phaseRegister {
 		n, err := readNames(t.addr)
 		if err != nil {
@@ -423,7 +424,7 @@ func writeBenchLine(w io.Writer, target, phase string, s sample) {
 	fmt.Fprintf(w, "BenchmarkEPMD/phase=%s/target=%s %d %.0f ns/op %.1f req/s %d p50-ns %d p99-ns %d p99.9-ns",
 		phase, target, s.n, 1e9/s.perSec, s.perSec, s.p50, s.p99, s.p999)
 	if s.rss > 0 {
-		fmt.Fprintf(w, " %d rss-B", s.rss)
+		fmt.Fprintf(w, " %d rss-B %d rss-anon-B", s.rss, s.rssAnon)
 	}
 	fmt.Fprintln(w)
 }
@@ -539,6 +540,8 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 			})
 			line(ph, figure{"  nodes held", func(s sample) float64 { return float64(s.nodesHeld) }, plain(0)})
 			line(ph, figure{"  RSS with the nodes", func(s sample) float64 { return float64(s.rss) }, mib})
+			line(ph, figure{"    of which anonymous", func(s sample) float64 { return float64(s.rssAnon) }, mib})
+			line(ph, figure{"    of which mapped files", func(s sample) float64 { return float64(s.rss - s.rssAnon) }, mib})
 			if traced {
 				line(ph, figure{"  accept calls", func(s sample) float64 { return float64(s.accept.calls) }, plain(0)})
 				line(ph, figure{"  accept calls over 1 ms, all rounds", func(s sample) float64 { return float64(s.accept.slow) }, plain(0)}, sum)

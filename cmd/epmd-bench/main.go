@@ -259,15 +259,29 @@ func (t *target) pid() int {
 
 // rss returns the target's resident set (VmRSS) in bytes, or 0.
 func (t *target) rss() int64 {
+	rss, _ := t.memory()
+	return rss
+}
+
+// memory returns the target's resident set (VmRSS) and its anonymous
+// part (RssAnon: heap, stacks, the runtime's own data; the rest is pages
+// of files it maps, its binary and libraries), in bytes, or zeros.
+func (t *target) memory() (rss, anon int64) {
 	if t.pid() == 0 {
-		return 0
+		return 0, 0
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", t.pid()))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+	return statusKiB(b, "VmRSS:"), statusKiB(b, "RssAnon:")
+}
+
+// statusKiB returns the field of /proc/PID/status named key (a figure in
+// kB) in bytes, or 0.
+func statusKiB(status []byte, key string) int64 {
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			f := strings.Fields(v)
 			if len(f) > 0 {
 				kb, _ := strconv.ParseInt(f[0], 10, 64)

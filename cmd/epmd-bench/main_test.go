@@ -235,6 +235,20 @@ func TestFreshDaemons(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^C: RSS idle [0-9.]+ MiB, [0-9.]+ MiB with 20 nodes registered on a fresh daemon \(median of 3\): [0-9]+ bytes per node; registering them took `).MatchString(out) {
 			t.Fatalf("no memory line for the median of 3 fresh daemons\n%s", out)
 		}
+		// The C epmd's memory: its RSS, split into anonymous pages and
+		// pages of mapped files (its binary, libc), both above zero.
+		mem := regexp.MustCompile(`(?m)^  RSS with the nodes +([0-9.]+) MiB\n    of which anonymous +([0-9.]+) MiB\n    of which mapped files +([0-9.]+) MiB\n`).FindAllStringSubmatch(out, -1)
+		if len(mem) != 2 {
+			t.Fatalf("%d RSS blocks, want 2 (fresh daemons, rounds)\n%s", len(mem), out)
+		}
+		for _, m := range mem {
+			rss, _ := strconv.ParseFloat(m[1], 64)
+			anon, _ := strconv.ParseFloat(m[2], 64)
+			file, _ := strconv.ParseFloat(m[3], 64)
+			if anon <= 0 || file <= 0 || rss < anon+file-0.15 || rss > anon+file+0.15 {
+				t.Fatalf("RSS %s MiB = %s anonymous + %s mapped files: want both above zero, adding up (rounded to 0.1)\n%s", m[1], m[2], m[3], out)
+			}
+		}
 	})
 	t.Run("one not started here", func(t *testing.T) {
 		out, code := run(t, append([]string{"-target", "C=epmd -port " + freePort(t) + " -relaxed_command_check",

@@ -159,3 +159,23 @@ func FuzzParseHostCPU(f *testing.F) {
 		}
 	})
 }
+
+func TestStatusKiB(t *testing.T) {
+	status := []byte("Name:\tepmd\nVmPeak:\t   10116 kB\nVmRSS:\t    7680 kB\nRssAnon:\t    5124 kB\nRssFile:\t    2556 kB\nThreads:\t1\n")
+	tests := []struct {
+		key  string
+		want int64
+	}{
+		{"VmRSS:", 7680 << 10},
+		{"RssAnon:", 5124 << 10},
+		{"RssFile:", 2556 << 10},
+		{"RssShmem:", 0}, // absent
+		{"Threads:", 1 << 10},
+		{"Name:", 0}, // not a number
+	}
+	for _, tt := range tests {
+		if got := statusKiB(status, tt.key); got != tt.want {
+			t.Errorf("statusKiB(%q) = %d, want %d", tt.key, got, tt.want)
+		}
+	}
+}
