@@ -137,6 +137,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRequest$$' -fuzztime=$(FUZZTIME) ./epmd
 	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) ./epmd
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./faults
+	$(GO) test -run='^$$' -fuzz='^FuzzReadRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x ./faults
 	$(GO) test -run='^$$' -fuzz='^FuzzParseArgs$$' -fuzztime=$(FUZZTIME) ./cmd/chaos-epmd
 	$(GO) test -run='^$$' -fuzz='^FuzzParseAcceptTrace$$' -fuzztime=$(FUZZTIME) ./cmd/epmd-bench
 	$(GO) test -run='^$$' -fuzz='^FuzzParseHostCPU$$' -fuzztime=$(FUZZTIME) ./cmd/epmd-bench

@@ -6,10 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,8 +59,9 @@ type Admin struct {
 	OnStop func()
 
 	once     sync.Once
-	mux      *http.ServeMux
+	table    []route
 	stopOnce sync.Once
+	http     httpServer
 }
 
 // NodeInfo is one registration as the API lists it.
@@ -88,20 +88,77 @@ type apiError struct {
 	Index *int `json:"index,omitempty"`
 }
 
-// ServeHTTP implements http.Handler.
-func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Serve answers the API's requests on l (HTTP/1.1, see httpd.go) until l
+// fails or Close is called; it then returns ErrAdminClosed or the
+// listener's error.
+func (a *Admin) Serve(l net.Listener) error {
 	a.once.Do(a.routes)
+	return a.http.serve(l)
+}
+
+// Close closes the listeners Serve was given and every connection, event
+// streams included.
+func (a *Admin) Close() error { return a.http.close() }
+
+// serve serves one request: the page, else the API once the client is
+// allowed.
+func (a *Admin) serve(w *response, r *request) {
 	if a.servePage(w, r) {
 		return
 	}
 	if !a.allowed(w, r) {
 		return
 	}
-	if _, pattern := a.mux.Handler(r); pattern == "" {
-		// The mux's own 404 and 405 replies are plain text: make them JSON.
-		w = &muxErrorWriter{ResponseWriter: w, r: r}
+	for _, rt := range a.table {
+		id, ok := rt.match(r.Path)
+		if !ok {
+			continue
+		}
+		m := r.Method
+		if m == "HEAD" {
+			m = "GET" // as GET, with the body left out
+		}
+		h := rt.methods[m]
+		if h == nil {
+			allow := rt.allow()
+			w.setHeader("Allow", allow)
+			writeJSON(w, 405, apiError{Error: fmt.Sprintf("method %s not allowed on %s: want %s", r.Method, r.Path, allow)})
+			return
+		}
+		r.pathID = id
+		h(w, r)
+		return
 	}
-	a.mux.ServeHTTP(w, r)
+	writeJSON(w, 404, apiError{Error: fmt.Sprintf("no such endpoint: %s %s (see GET /faults, /nodes, /events, /metrics)", r.Method, r.Path)})
+}
+
+// route is a path of the API and its handler per method. A path ending
+// in "/{id}" matches any one segment there.
+type route struct {
+	path    string
+	methods map[string]handlerFunc
+}
+
+func (rt route) match(path string) (id string, ok bool) {
+	prefix, wild := strings.CutSuffix(rt.path, "{id}")
+	if !wild {
+		return "", path == rt.path
+	}
+	id, ok = strings.CutPrefix(path, prefix)
+	return id, ok && id != "" && !strings.Contains(id, "/")
+}
+
+// allow is the route's Allow field: its methods, HEAD with GET, sorted.
+func (rt route) allow() string {
+	var ms []string
+	for m := range rt.methods {
+		ms = append(ms, m)
+		if m == "GET" {
+			ms = append(ms, "HEAD")
+		}
+	}
+	slices.Sort(ms)
+	return strings.Join(ms, ", ")
 }
 
 // bearer returns the credentials of an "Authorization: Bearer X" header;
@@ -114,12 +171,12 @@ func bearer(h string) (string, bool) {
 	return strings.TrimSpace(cred), true
 }
 
-func (a *Admin) allowed(w http.ResponseWriter, r *http.Request) bool {
+func (a *Admin) allowed(w *response, r *request) bool {
 	if a.Token != "" {
-		got, ok := bearer(r.Header.Get("Authorization"))
+		got, ok := bearer(r.Header("Authorization"))
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="chaos-epmd"`)
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong token"})
+			w.setHeader("WWW-Authenticate", `Bearer realm="chaos-epmd"`)
+			writeJSON(w, 401, apiError{Error: "missing or wrong token"})
 			return false
 		}
 		return true
@@ -127,84 +184,49 @@ func (a *Admin) allowed(w http.ResponseWriter, r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	ip, perr := netip.ParseAddr(host)
 	if err != nil || perr != nil || !ip.Unmap().IsLoopback() {
-		writeJSON(w, http.StatusForbidden, apiError{Error: "loopback clients only (no token configured)"})
+		writeJSON(w, 403, apiError{Error: "loopback clients only (no token configured)"})
 		return false
 	}
 	return true
 }
 
 func (a *Admin) routes() {
-	m := http.NewServeMux()
-	m.HandleFunc("GET /faults", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.Injector.Faults())
-	})
-	m.HandleFunc("POST /faults", a.add)
-	m.HandleFunc("DELETE /faults", func(w http.ResponseWriter, r *http.Request) {
-		a.Injector.Clear()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	m.HandleFunc("DELETE /faults/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-		if err != nil || !a.Injector.Remove(id) {
-			writeJSON(w, http.StatusNotFound, apiError{Error: ErrNoFault.Error() + ": " + r.PathValue("id")})
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	m.HandleFunc("GET /nodes", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.nodes())
-	})
-	m.HandleFunc("GET /events", a.events)
-	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		g := Gauges{RegisteredNodes: len(a.nodes())}
-		if a.Server != nil {
-			g.OpenConnections = a.Server.OpenConns()
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_ = a.Injector.WriteMetrics(w, g)
-	})
-	m.HandleFunc("POST /stop", a.stop)
-	a.mux = m
-}
-
-// muxErrorWriter turns the ServeMux's plain-text 404 and 405 replies into
-// JSON errors like the API's others.
-type muxErrorWriter struct {
-	http.ResponseWriter
-	r    *http.Request
-	done bool
-}
-
-func (e *muxErrorWriter) WriteHeader(code int) {
-	var msg string
-	switch code {
-	case http.StatusNotFound:
-		msg = fmt.Sprintf("no such endpoint: %s %s (see GET /faults, /nodes, /events, /metrics)", e.r.Method, e.r.URL.Path)
-	case http.StatusMethodNotAllowed:
-		msg = fmt.Sprintf("method %s not allowed on %s: want %s", e.r.Method, e.r.URL.Path, e.Header().Get("Allow"))
-	default:
-		e.ResponseWriter.WriteHeader(code)
-		return
+	a.http.handler = a.serve
+	a.table = []route{
+		{"/faults", map[string]handlerFunc{
+			"GET":    func(w *response, r *request) { writeJSON(w, 200, a.Injector.Faults()) },
+			"POST":   a.add,
+			"DELETE": func(w *response, r *request) { a.Injector.Clear(); w.writeHeader(204) },
+		}},
+		{"/faults/{id}", map[string]handlerFunc{"DELETE": func(w *response, r *request) {
+			id, err := strconv.ParseUint(r.pathID, 10, 64)
+			if err != nil || !a.Injector.Remove(id) {
+				writeJSON(w, 404, apiError{Error: ErrNoFault.Error() + ": " + r.pathID})
+				return
+			}
+			w.writeHeader(204)
+		}}},
+		{"/nodes", map[string]handlerFunc{"GET": func(w *response, r *request) { writeJSON(w, 200, a.nodes()) }}},
+		{"/events", map[string]handlerFunc{"GET": a.events}},
+		{"/metrics", map[string]handlerFunc{"GET": func(w *response, r *request) {
+			g := Gauges{RegisteredNodes: len(a.nodes())}
+			if a.Server != nil {
+				g.OpenConnections = a.Server.OpenConns()
+			}
+			w.setHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+			_ = a.Injector.WriteMetrics(w, g)
+		}}},
+		{"/stop", map[string]handlerFunc{"POST": a.stop}},
 	}
-	e.Header().Del("X-Content-Type-Options")
-	writeJSON(e.ResponseWriter, code, apiError{Error: msg})
-	e.done = true
 }
 
-func (e *muxErrorWriter) Write(b []byte) (int, error) {
-	if e.done {
-		return len(b), nil
-	}
-	return e.ResponseWriter.Write(b)
-}
-
-func (a *Admin) stop(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) stop(w *response, r *request) {
 	if a.OnStop == nil {
-		writeJSON(w, http.StatusNotImplemented, apiError{Error: "stop: not enabled on this server"})
+		writeJSON(w, 501, apiError{Error: "stop: not enabled on this server"})
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]bool{"stopping": true})
-	_ = http.NewResponseController(w).Flush()
+	writeJSON(w, 202, map[string]bool{"stopping": true})
+	_ = w.finish() // the reply is out before the daemon starts to end
 	a.stopOnce.Do(func() { go a.OnStop() })
 }
 
@@ -220,21 +242,13 @@ func (a *Admin) nodes() []NodeInfo {
 	return out
 }
 
-// maxSpecBody bounds a POST /faults body.
-const maxSpecBody = 64 << 10
-
 // wantBody names the accepted forms of a POST /faults body.
 const wantBody = `want a spec (drop,req=names), several one a line, {"spec": SPEC} or a JSON list of SPEC or {"spec": SPEC}`
 
-func (a *Admin) add(w http.ResponseWriter, r *http.Request) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSpecBody))
+func (a *Admin) add(w *response, r *request) {
+	specs, one, err := readSpecs(r.Body)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "read body: " + err.Error()})
-		return
-	}
-	specs, one, err := readSpecs(raw)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "body: " + err.Error()})
+		writeJSON(w, 400, apiError{Error: "body: " + err.Error()})
 		return
 	}
 	fs := make([]Fault, len(specs))
@@ -247,20 +261,20 @@ func (a *Admin) add(w http.ResponseWriter, r *http.Request) {
 				e.Index = &i
 				e.Error = fmt.Sprintf("bad fault spec (%d of %d; none installed): %s: %s", i+1, len(specs), se.Key, se.Msg)
 			}
-			writeJSON(w, http.StatusBadRequest, e)
+			writeJSON(w, 400, e)
 			return
 		}
 	}
 	infos, err := a.Injector.AddList(fs)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		writeJSON(w, 400, apiError{Error: err.Error()})
 		return
 	}
 	if one {
-		writeJSON(w, http.StatusCreated, infos[0])
+		writeJSON(w, 201, infos[0])
 		return
 	}
-	writeJSON(w, http.StatusCreated, infos)
+	writeJSON(w, 201, infos)
 }
 
 // readSpecs reads a POST /faults body (see Admin); one reports a single
@@ -328,8 +342,8 @@ func readSpecs(raw []byte) (specs []string, one bool, err error) {
 }
 
 // queryUint reads the query parameter key as a whole number (0 when absent).
-func queryUint(r *http.Request, key, want string) (uint64, error) {
-	v := r.URL.Query().Get(key)
+func queryUint(r *request, key, want string) (uint64, error) {
+	v := r.Query.Get(key)
 	if v == "" {
 		return 0, nil
 	}
@@ -340,47 +354,44 @@ func queryUint(r *http.Request, key, want string) (uint64, error) {
 	return n, nil
 }
 
-func (a *Admin) events(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) events(w *response, r *request) {
 	since, err := queryUint(r, "since", "a whole number: the seq of the last event seen, 0 for all kept")
 	follow := false
-	if v := r.URL.Query().Get("follow"); v != "" && err == nil {
+	if v := r.Query.Get("follow"); v != "" && err == nil {
 		if follow, err = strconv.ParseBool(v); err != nil {
 			err = errors.New("follow: want 1 (keep streaming) or 0 (return after the kept events)")
 		}
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		writeJSON(w, 400, apiError{Error: err.Error()})
 		return
 	}
 	past, ch, cancel := a.Injector.Subscribe(since)
 	defer cancel()
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
+	w.setHeader("Content-Type", "application/x-ndjson")
+	w.setHeader("Cache-Control", "no-cache")
+	w.writeHeader(200)
 	enc := json.NewEncoder(w)
 	for _, ev := range past {
 		if enc.Encode(ev) != nil {
 			return
 		}
 	}
-	if rc.Flush() != nil || !follow {
+	if !follow || r.Method == "HEAD" {
+		return // sent whole, with its Content-Length
+	}
+	if w.Flush() != nil {
 		return
 	}
+	gone := r.clientGone()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-gone:
 			return
 		case ev := <-ch:
-			if enc.Encode(ev) != nil || rc.Flush() != nil {
+			if enc.Encode(ev) != nil || w.Flush() != nil {
 				return
 			}
 		}
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

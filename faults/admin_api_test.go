@@ -86,8 +86,8 @@ func TestAdminAddBodies(t *testing.T) {
 			wantBody: `{"error":"body: only comments; want a spec (drop,req=names), several one a line, {\"spec\": SPEC} or a JSON list of SPEC or {\"spec\": SPEC}"}`},
 		{name: "a body of 64 KiB", contentType: "text/plain", body: "drop\n" + strings.Repeat("#", 64<<10-5),
 			wantStatus: 201, wantSpecs: []string{"drop"}},
-		{name: "a body over 64 KiB", contentType: "text/plain", body: "drop\n" + strings.Repeat("#", 64<<10-4), wantStatus: 400,
-			wantBody: `{"error":"read body: http: request body too large"}`},
+		{name: "a body over 64 KiB", contentType: "text/plain", body: "drop\n" + strings.Repeat("#", 64<<10-4), wantStatus: 413,
+			wantBody: `{"error":"request body of 65537 bytes: over the limit of 65536"}`},
 		{name: "one bad spec", body: "drop,req=bogus", wantStatus: 400,
 			wantBody: `{"error":"bad fault spec: req: unknown request \"bogus\"; want accept|alive2|port_please|names|dump|kill|stop (several joined by |)","key":"req","spec":"drop,req=bogus","msg":"unknown request \"bogus\"; want accept|alive2|port_please|names|dump|kill|stop (several joined by |)"}`},
 		{name: "JSON list with a bad spec: none installed", body: `["drop","stall=x"]`, wantStatus: 400,
@@ -244,7 +244,7 @@ func TestAdminStop(t *testing.T) {
 	}
 	called := make(chan struct{}, 2)
 	a := &faults.Admin{Injector: faults.NewInjector(1, nil), OnStop: func() { called <- struct{}{} }}
-	hs := httptest.NewServer(a)
+	hs := newAdminServer(t, a)
 	defer hs.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -270,7 +270,7 @@ func TestMaxFor(t *testing.T) {
 	inj := faults.NewInjector(1, nil)
 	defer inj.Close()
 	inj.SetMaxFor(10 * time.Minute)
-	hs := httptest.NewServer(&faults.Admin{Injector: inj})
+	hs := newAdminServer(t, &faults.Admin{Injector: inj})
 	defer hs.Close()
 	cl := &faults.Client{URL: hs.URL}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

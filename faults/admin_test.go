@@ -25,7 +25,7 @@ func loopbackServer(t *testing.T, token string) (*epmd.Client, *faults.Client, *
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(l) }()
-	hs := httptest.NewServer(&faults.Admin{Injector: inj, Server: srv, Token: token})
+	hs := newAdminServer(t, &faults.Admin{Injector: inj, Server: srv, Token: token})
 	t.Cleanup(func() {
 		hs.Close()
 		_ = srv.Close()

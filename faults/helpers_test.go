@@ -313,3 +313,26 @@ func (b *bubble) names() []string {
 }
 
 func newInjector() *faults.Injector { return faults.NewInjector(1, nil) }
+
+// adminServer is an Admin serving on a loopback port.
+type adminServer struct {
+	// URL is the API's base URL.
+	URL string
+	a   *faults.Admin
+}
+
+// newAdminServer serves a on a loopback port until Close or the end of
+// the test.
+func newAdminServer(t testing.TB, a *faults.Admin) *adminServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = a.Serve(l) }()
+	t.Cleanup(func() { _ = a.Close() })
+	return &adminServer{URL: "http://" + l.Addr().String(), a: a}
+}
+
+// Close stops the server and ends its connections.
+func (s *adminServer) Close() { _ = s.a.Close() }

@@ -108,7 +108,7 @@ func TestEventStreamFollowsPastTheFirst(t *testing.T) {
 	defer cancel()
 	inj := faults.NewInjector(1, nil)
 	srv, c := injectorServer(t, inj)
-	hs := httptest.NewServer(&faults.Admin{Injector: inj, Server: srv})
+	hs := newAdminServer(t, &faults.Admin{Injector: inj, Server: srv})
 	defer hs.Close()
 	ac := &faults.Client{URL: hs.URL}
 	got := make(chan faults.Event, 8)

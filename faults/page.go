@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
-	"net/http"
 	"strconv"
 )
 
@@ -20,29 +19,26 @@ var pageHTML []byte
 // fetches from the API with the token the user enters, so it is served
 // without one; with no token configured it follows the API's loopback
 // rule.
-func (a *Admin) servePage(w http.ResponseWriter, r *http.Request) bool {
-	if r.URL.Path != "/" {
+func (a *Admin) servePage(w *response, r *request) bool {
+	if r.Path != "/" {
 		return false
 	}
 	if a.Token == "" && !a.allowed(w, r) {
 		return true
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method " + r.Method + " not allowed on /: GET or HEAD"})
+	if r.Method != "GET" && r.Method != "HEAD" {
+		w.setHeader("Allow", "GET, HEAD")
+		writeJSON(w, 405, apiError{Error: "method " + r.Method + " not allowed on /: GET or HEAD"})
 		return true
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(pageHTML)))
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", pageCSP(pageHTML))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		_, _ = w.Write(pageHTML)
-	}
+	w.setHeader("Content-Type", "text/html; charset=utf-8")
+	w.setHeader("Content-Length", strconv.Itoa(len(pageHTML)))
+	w.setHeader("Cache-Control", "no-store")
+	w.setHeader("Content-Security-Policy", pageCSP(pageHTML))
+	w.setHeader("X-Content-Type-Options", "nosniff")
+	w.setHeader("Referrer-Policy", "no-referrer")
+	w.writeHeader(200)
+	_, _ = w.Write(pageHTML) // left out of a HEAD reply
 	return true
 }
 

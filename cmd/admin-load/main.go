@@ -407,12 +407,12 @@ func startInProcess(c *config) (stop func(), err error) {
 		l.Close()
 		return nil, err
 	}
-	hs := &http.Server{Handler: &faults.Admin{Injector: inj, Server: srv}, ReadHeaderTimeout: 10 * time.Second}
+	a := &faults.Admin{Injector: inj, Server: srv}
 	go func() { _ = srv.Serve(l) }()
-	go func() { _ = hs.Serve(al) }()
+	go func() { _ = a.Serve(al) }()
 	c.epmdAddr, c.adminURL = l.Addr().String(), "http://"+al.Addr().String()
 	return func() {
-		_ = hs.Close()
+		_ = a.Close()
 		_ = srv.Close()
 		_ = inj.Close()
 	}, nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -75,9 +74,8 @@ func TestCtl(t *testing.T) {
 				}
 			}
 			inj.SetMaxFor(tt.maxFor)
-			hs := httptest.NewServer(&faults.Admin{Injector: inj})
-			defer hs.Close()
-			stdout, stderr, exit := runCtl(t, bin, hs.Listener.Addr().String(), tt.args...)
+			addr := serveAdmin(t, &faults.Admin{Injector: inj})
+			stdout, stderr, exit := runCtl(t, bin, addr, tt.args...)
 			if exit != tt.wantExit || stdout != tt.wantStdout {
 				t.Errorf("ctl %q: exit %d, stdout %q; want %d, %q (stderr %q)", tt.args, exit, stdout, tt.wantExit, tt.wantStdout, stderr)
 			}
@@ -102,9 +100,8 @@ func TestCtl(t *testing.T) {
 // TestCtlStop: ctl stop reaches the admin API's OnStop.
 func TestCtlStop(t *testing.T) {
 	stopped := make(chan struct{})
-	hs := httptest.NewServer(&faults.Admin{Injector: faults.NewInjector(1, nil), OnStop: func() { close(stopped) }})
-	defer hs.Close()
-	stdout, stderr, exit := runCtl(t, chaosEpmd(t), hs.Listener.Addr().String(), "stop")
+	addr := serveAdmin(t, &faults.Admin{Injector: faults.NewInjector(1, nil), OnStop: func() { close(stopped) }})
+	stdout, stderr, exit := runCtl(t, chaosEpmd(t), addr, "stop")
 	if exit != 0 || stdout != "" || stderr != "" {
 		t.Fatalf("ctl stop: exit %d, stdout %q, stderr %q", exit, stdout, stderr)
 	}

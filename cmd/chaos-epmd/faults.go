@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -214,20 +213,20 @@ func startAdmin(c *config, inj *faults.Injector, srv *epmd.Server, logger *slog.
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", c.chaos.adminFrom, c.chaos.admin, err)
 	}
-	hs := &http.Server{
-		Handler: &faults.Admin{Injector: inj, Server: srv, Token: token, OnStop: func() {
-			// As SIGTERM: the server closes, then -handback runs.
-			logger.LogAttrs(context.Background(), epmd.LevelAlways, "stop requested over the admin api")
-			_ = srv.Close()
-		}},
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), epmd.LevelDebug1),
-	}
-	go func() { _ = hs.Serve(l) }()
+	a := &faults.Admin{Injector: inj, Server: srv, Token: token, OnStop: func() {
+		// As SIGTERM: the server closes, then -handback runs.
+		logger.LogAttrs(context.Background(), epmd.LevelAlways, "stop requested over the admin api")
+		_ = srv.Close()
+	}}
+	go func() {
+		if err := a.Serve(l); !errors.Is(err, faults.ErrAdminClosed) {
+			logger.LogAttrs(context.Background(), epmd.LevelAlways, "admin api", slog.Any("err", err))
+		}
+	}()
 	// At level 0: whoever started the daemon (erl, systemd) passed no -d,
 	// and the operator needs the address (with :0, the port chosen).
 	logger.LogAttrs(context.Background(), epmd.LevelAlways, "admin api", slog.String("addr", l.Addr().String()))
-	return func() { _ = hs.Close() }, nil
+	return func() { _ = a.Close() }, nil
 }
 
 // checkAdmin checks the admin API's address with the other flags, before
