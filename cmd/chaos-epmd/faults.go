@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -156,9 +155,7 @@ func newInjector(c *config, logger *slog.Logger) *faults.Injector {
 	}
 	seed := cc.seed
 	if !cc.seedSet {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		seed = int64(binary.BigEndian.Uint64(b[:]) >> 1)
+		seed = rand.Int64() // math/rand/v2's generator, seeded by the runtime
 	}
 	var injLog *slog.Logger
 	if c.chaos != nil {
