@@ -211,8 +211,12 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte) 
 		pc, reused, err := c.conn(ctx, host, fresh)
 		if err != nil {
 			cancel()
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
 				return fail(ctx.Err())
+			case errors.Is(err, syscall.ECONNRESET):
+				// Accepted and reset at once, before connect returned.
+				return fail(notHTTP(host))
 			}
 			return fail(err)
 		}
@@ -238,7 +242,7 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte) 
 		}
 		cancel()
 		if !reused && (closedOrReset(err) || errors.Is(err, errNotStatusLine)) {
-			return fail(fmt.Errorf("%s %w: is it the admin address (-admin), not the epmd port?", host, ErrNotHTTP))
+			return fail(notHTTP(host))
 		}
 		return fail(err)
 	}
@@ -250,15 +254,16 @@ func baseHost(base string) (string, error) {
 	bad := func(why string) (string, error) {
 		return "", fmt.Errorf("URL %q: %s; want http://HOST:PORT", base, why)
 	}
+	if !strings.Contains(base, "://") {
+		return bad("no scheme")
+	}
 	u, err := url.Parse(base)
 	switch {
 	case err != nil:
 		return bad("not a URL")
-	case u.Scheme == "":
-		return bad("no scheme")
 	case u.Scheme != "http":
 		return bad(u.Scheme + " is not supported")
-	case u.Opaque != "" || u.Host == "":
+	case u.Hostname() == "":
 		return bad("no host")
 	case u.Port() == "":
 		return bad("no port")
@@ -266,6 +271,12 @@ func baseHost(base string) (string, error) {
 		return bad("more than a host and port")
 	}
 	return u.Host, nil
+}
+
+// notHTTP is the error of a host that accepted the connection but did not
+// answer HTTP.
+func notHTTP(host string) error {
+	return fmt.Errorf("%s %w: is it the admin address (-admin), not the epmd port?", host, ErrNotHTTP)
 }
 
 // closedOrReset reports whether err means the other end closed or reset
