@@ -229,7 +229,9 @@ func (l *lengthReader) Read(p []byte) (int, error) {
 type chunkedReader struct {
 	br   *bufio.Reader
 	left int64 // of the current chunk
-	err  error // sticky: io.EOF after the trailer
+	// inChunks is whether a chunk was read, whose line end comes next.
+	inChunks bool
+	err      error // sticky: io.EOF after the trailer
 }
 
 func (c *chunkedReader) Read(p []byte) (int, error) {
@@ -246,9 +248,6 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.br.Read(p)
 	c.left -= int64(n)
-	if c.left == 0 && err == nil {
-		err = c.chunkEnd()
-	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
@@ -256,9 +255,17 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// next reads the next chunk's size line, and after the last chunk the
-// trailer, returning io.EOF then.
+// next reads the line end of the chunk read, if any, then the next
+// chunk's size line, and after the last chunk the trailer, returning
+// io.EOF then. A chunk's line end is read only when more is wanted, so
+// that a chunk is passed on as soon as its data arrived.
 func (c *chunkedReader) next() error {
+	if c.inChunks {
+		if err := c.chunkEnd(); err != nil {
+			return err
+		}
+	}
+	c.inChunks = true
 	budget := 4 << 10
 	line, err := readLine(c.br, &budget)
 	if err == errLongLine {

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReadResponse: replies as bytes, read as the client reads them.
@@ -181,4 +183,36 @@ func FuzzReadResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestChunkPassedOn: a chunk's data is passed on without waiting for the
+// line end after it, as a followed /events stream needs.
+func TestChunkPassedOn(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	go func() {
+		_, _ = io.WriteString(pw, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nevent\n")
+	}()
+	resp, err := readResponse(bufio.NewReader(pr), "GET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, err := resp.body.Read(b)
+		got <- fmt.Sprintf("%q %v", b[:n], err)
+	}()
+	select {
+	case s := <-got:
+		if s != `"event\n" <nil>` {
+			t.Errorf("Read: %s, want %q, nil", s, "event\n")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read still waiting after 10 s")
+	}
+	go func() { _, _ = io.WriteString(pw, "\r\n0\r\n\r\n") }()
+	if rest, err := io.ReadAll(resp.body); len(rest) != 0 || err != nil {
+		t.Errorf("rest of the body: %q, %v; want none", rest, err)
+	}
 }
