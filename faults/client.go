@@ -185,12 +185,6 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, want 
 // request sends one request and returns the reply's status and body,
 // which the caller must close; closing it after reading it to the end
 // keeps the connection for the next request when the reply allows.
-//
-// A kept connection the server closed while idle is normally noticed
-// before use (see watch). When one still fails before any byte of a reply
-// arrived, a GET, HEAD or DELETE is sent once more on a new connection:
-// those are safe to repeat. A POST is not, since the server may have acted
-// on it; its error then says the kept connection was closed.
 func (c *Client) request(ctx context.Context, method, path string, body []byte) (int, io.ReadCloser, error) {
 	fail := func(err error) (int, io.ReadCloser, error) {
 		return 0, nil, fmt.Errorf("admin %s %s: %w", method, path, err)
@@ -202,49 +196,60 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte) 
 	if strings.ContainsAny(c.Token, "\r\n\x00") {
 		return fail(errors.New("the token has a line break or NUL"))
 	}
-	req := encodeRequest(method, path, host, c.Token, body)
 	cancel := context.CancelFunc(func() {})
 	if c.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 	}
+	rb, err := c.exchange(ctx, host, method, encodeRequest(method, path, host, c.Token, body))
+	if err != nil {
+		cancel()
+		if ctx.Err() != nil {
+			return fail(ctx.Err())
+		}
+		return fail(err)
+	}
+	rb.cancel = cancel
+	return rb.status, rb, nil
+}
+
+// exchange sends the request req to host and reads the reply up to its
+// body.
+//
+// A kept connection the server closed while idle is normally noticed
+// before use (see watch). When one still fails before any byte of a reply
+// arrived, a GET, HEAD or DELETE is sent once more on a new connection:
+// those are safe to repeat. A POST is not, since the server may have acted
+// on it; its error then says the kept connection was closed.
+func (c *Client) exchange(ctx context.Context, host, method string, req []byte) (*replyBody, error) {
 	for fresh := false; ; fresh = true {
 		pc, reused, err := c.conn(ctx, host, fresh)
 		if err != nil {
-			cancel()
-			switch {
-			case ctx.Err() != nil:
-				return fail(ctx.Err())
-			case errors.Is(err, syscall.ECONNRESET):
-				// Accepted and reset at once, before connect returned.
-				return fail(notHTTP(host))
+			if errors.Is(err, syscall.ECONNRESET) {
+				return nil, notHTTP(host) // accepted and reset before connect returned
 			}
-			return fail(err)
+			return nil, err
 		}
 		// Closing the connection when ctx ends aborts a write or read in
 		// progress at any point, up to the body's Close.
 		stop := context.AfterFunc(ctx, func() { pc.nc.Close() })
 		resp, replied, err := pc.roundTrip(req, method)
 		if err == nil {
-			return resp.status, &replyBody{c: c, pc: pc, r: resp.body, keep: resp.keep, ctx: ctx, stop: stop, cancel: cancel}, nil
+			return &replyBody{c: c, pc: pc, status: resp.status, r: resp.body, keep: resp.keep, ctx: ctx, stop: stop}, nil
 		}
 		stop()
 		pc.nc.Close()
 		switch {
 		case ctx.Err() != nil:
-			cancel()
-			return fail(ctx.Err())
+			return nil, err
 		case reused && !replied && closedOrReset(err):
 			if !fresh && (method == "GET" || method == "HEAD" || method == "DELETE") {
 				continue
 			}
-			cancel()
-			return fail(fmt.Errorf("kept-alive connection to %s closed before a reply: %w", host, err))
+			return nil, fmt.Errorf("kept-alive connection to %s closed before a reply: %w", host, err)
+		case !reused && (closedOrReset(err) || errors.Is(err, errNotStatusLine)):
+			return nil, notHTTP(host)
 		}
-		cancel()
-		if !reused && (closedOrReset(err) || errors.Is(err, errNotStatusLine)) {
-			return fail(notHTTP(host))
-		}
-		return fail(err)
+		return nil, err
 	}
 }
 
@@ -404,6 +409,7 @@ func (pc *conn) roundTrip(req []byte, method string) (resp *response, replied bo
 type replyBody struct {
 	c      *Client
 	pc     *conn
+	status int
 	r      io.Reader
 	keep   bool
 	eof    bool
