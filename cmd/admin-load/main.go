@@ -28,7 +28,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -134,9 +133,7 @@ func run(c config, w io.Writer) (ok bool, err error) {
 		}
 		defer stop()
 	}
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		MaxIdleConnsPerHost: c.adminWorkers, DisableCompression: true}}
-	ac := &faults.Client{URL: c.adminURL, HTTPClient: hc}
+	ac := &faults.Client{URL: c.adminURL, Timeout: 10 * time.Second, MaxIdleConns: c.adminWorkers}
 	ctx := context.Background()
 	if err := ac.Clear(ctx); err != nil {
 		return false, err
