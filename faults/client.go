@@ -202,9 +202,10 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte) 
 	}
 	rb, err := c.exchange(ctx, host, method, encodeRequest(method, path, host, c.Token, body))
 	if err != nil {
+		cerr := ctx.Err() // before cancel, which would set it
 		cancel()
-		if ctx.Err() != nil {
-			return fail(ctx.Err())
+		if cerr != nil {
+			return fail(cerr)
 		}
 		return fail(err)
 	}

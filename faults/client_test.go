@@ -373,10 +373,12 @@ func TestClientNotHTTPPeers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newRawServer(t, func(c net.Conn, _ int) { tc.serve(c) })
-			_, err := (&faults.Client{URL: "http://" + srv.addr}).Faults(testCtx(t))
 			want := "admin GET /faults: " + srv.addr + " did not answer HTTP: is it the admin address (-admin), not the epmd port?"
-			if !errors.Is(err, faults.ErrNotHTTP) || err.Error() != want {
-				t.Errorf("Faults: %v, want %q", err, want)
+			for _, timeout := range []time.Duration{0, 5 * time.Second} {
+				_, err := (&faults.Client{URL: "http://" + srv.addr, Timeout: timeout}).Faults(testCtx(t))
+				if !errors.Is(err, faults.ErrNotHTTP) || err.Error() != want {
+					t.Errorf("Faults with Timeout %v: %v, want %q", timeout, err, want)
+				}
 			}
 		})
 	}
@@ -427,9 +429,13 @@ func TestClientRefused(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	_, err = (&faults.Client{URL: "http://" + addr}).Faults(testCtx(t))
 	want := "admin GET /faults: dial tcp " + addr + ": connect: connection refused"
-	if err == nil || err.Error() != want || errors.Is(err, faults.ErrNotHTTP) {
-		t.Errorf("Faults: %v, want %q", err, want)
+	// With a Timeout too: the error is the dial's, not the timeout's
+	// context (cancelled once the request has failed).
+	for _, timeout := range []time.Duration{0, 5 * time.Second} {
+		_, err = (&faults.Client{URL: "http://" + addr, Timeout: timeout}).Faults(testCtx(t))
+		if err == nil || err.Error() != want || errors.Is(err, faults.ErrNotHTTP) {
+			t.Errorf("Faults with Timeout %v: %v, want %q", timeout, err, want)
+		}
 	}
 }
