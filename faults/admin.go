@@ -172,22 +172,52 @@ func bearer(h string) (string, bool) {
 }
 
 func (a *Admin) allowed(w *response, r *request) bool {
+	refuse := func(status int, msg string) bool {
+		w.close = true // a refused client gets no kept connection to try again on
+		writeJSON(w, status, apiError{Error: msg})
+		return false
+	}
+	// A browser names the page a request comes from: a page of another
+	// site must not add faults or stop the daemon through the user's
+	// browser (a form or a no-cors fetch can send a POST anywhere).
+	if o := r.Header("Origin"); o != "" && o != "http://"+r.Header("Host") {
+		return refuse(403, fmt.Sprintf("Origin %q is not this API's (http://%s): requests from another site's pages are refused", o, r.Header("Host")))
+	}
 	if a.Token != "" {
 		got, ok := bearer(r.Header("Authorization"))
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.Token)) != 1 {
 			w.setHeader("WWW-Authenticate", `Bearer realm="chaos-epmd"`)
-			writeJSON(w, 401, apiError{Error: "missing or wrong token"})
-			return false
+			return refuse(401, "missing or wrong token")
 		}
 		return true
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	ip, perr := netip.ParseAddr(host)
 	if err != nil || perr != nil || !ip.Unmap().IsLoopback() {
-		writeJSON(w, 403, apiError{Error: "loopback clients only (no token configured)"})
-		return false
+		return refuse(403, "loopback clients only (no token configured)")
+	}
+	// A page whose site name has been made to resolve to 127.0.0.1 (DNS
+	// rebinding) reaches a loopback API with that name as the Host.
+	if h := r.Header("Host"); h != "" && !loopbackName(h) {
+		return refuse(403, fmt.Sprintf("Host %q is not a loopback name: with no token configured the API answers only requests addressed to localhost or a loopback address", h))
 	}
 	return true
+}
+
+// loopbackName reports whether the Host field hostport names this
+// machine's loopback: localhost (or a name under it) or a loopback
+// address, with or without a port.
+func loopbackName(hostport string) bool {
+	h := hostport
+	if sh, _, err := net.SplitHostPort(hostport); err == nil {
+		h = sh
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
 func (a *Admin) routes() {

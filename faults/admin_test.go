@@ -191,3 +191,58 @@ func TestAdminAccess(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminBrowserGuards: a page of another site cannot use the API
+// through the user's browser. A request whose Origin is not the API's
+// own is refused, token or not; without a token, so is a request whose
+// Host is not a loopback name (DNS rebinding). The API's own page, and
+// clients that send no Origin, are served.
+func TestAdminBrowserGuards(t *testing.T) {
+	const (
+		evilHost   = `Host \"evil.example:4380\" is not a loopback name: with no token configured the API answers only requests addressed to localhost or a loopback address`
+		evilOrigin = `Origin \"http://evil.example\" is not this API's (http://127.0.0.1:4380): requests from another site's pages are refused`
+	)
+	for _, tt := range []struct {
+		name, token, method, host, origin, auth string
+		want                                    int
+		wantBody                                string
+	}{
+		{name: "no token, localhost", method: "GET", host: "localhost:4380", want: 200},
+		{name: "no token, a name under localhost", method: "GET", host: "app.localhost", want: 200},
+		{name: "no token, v6 loopback", method: "GET", host: "[::1]:4380", want: 200},
+		{name: "no token, 127.0.0.2", method: "GET", host: "127.0.0.2", want: 200},
+		{name: "no token, another name (DNS rebinding)", method: "GET", host: "evil.example:4380", want: 403,
+			wantBody: `{"error":"` + evilHost + `"}`},
+		{name: "no token, the API's own page adds a fault", method: "POST", host: "127.0.0.1:4380",
+			origin: "http://127.0.0.1:4380", want: 201},
+		{name: "no token, another site's page adds a fault", method: "POST", host: "127.0.0.1:4380",
+			origin: "http://evil.example", want: 403, wantBody: `{"error":"` + evilOrigin + `"}`},
+		{name: "token, another site's page with the token", token: "s3cret", method: "POST", host: "127.0.0.1:4380",
+			origin: "http://evil.example", auth: "Bearer s3cret", want: 403, wantBody: `{"error":"` + evilOrigin + `"}`},
+		{name: "token, any Host", token: "s3cret", method: "GET", host: "epmd.example:4380", auth: "Bearer s3cret", want: 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inj := faults.NewInjector(1, nil)
+			req := httptest.NewRequest(tt.method, "/faults", strings.NewReader("drop"))
+			req.RemoteAddr = "127.0.0.1:5000"
+			req.Host = tt.host
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			(&faults.Admin{Injector: inj, Token: tt.token}).ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("%s /faults: %d %s, want %d", tt.method, rec.Code, rec.Body, tt.want)
+			}
+			if tt.wantBody != "" && strings.TrimSpace(rec.Body.String()) != tt.wantBody {
+				t.Errorf("body %s, want %s", rec.Body, tt.wantBody)
+			}
+			if installed := len(inj.Faults()); tt.method == "POST" && installed != map[bool]int{true: 1, false: 0}[tt.want == 201] {
+				t.Errorf("%d faults installed after %d", installed, rec.Code)
+			}
+		})
+	}
+}

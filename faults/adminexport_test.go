@@ -25,9 +25,13 @@ func (c peerConn) RemoteAddr() net.Addr { return c.remote }
 // ServeHTTP lets the tests written against net/http's recorder run a
 // request through the admin's own HTTP server: r is written by net/http
 // to an in-memory connection from r.RemoteAddr, served by serveConn, and
-// the reply, read back by net/http, copied into w.
+// the reply, read back by net/http, copied into w. httptest's default
+// Host, example.com, is replaced by 127.0.0.1, as a local client sends.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.once.Do(a.routes)
+	if r.Host == "example.com" { // httptest.NewRequest's default: as a local client would
+		r.Host = "127.0.0.1"
+	}
 	c, s := net.Pipe()
 	defer c.Close()
 	go a.http.serveConn(peerConn{Conn: s, remote: rawAddr(r.RemoteAddr)})

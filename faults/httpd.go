@@ -24,8 +24,10 @@ import (
 // 100-continue, HEAD, and chunked replies for the event stream.
 
 const (
-	// maxHeaderBytes bounds a request's line and headers together.
+	// maxHeaderBytes bounds a request's line and headers together, and
+	// maxHeaderLines the number of header lines.
 	maxHeaderBytes = 64 << 10
+	maxHeaderLines = 100
 	// maxBodyBytes bounds a request's body (a POST /faults).
 	maxBodyBytes = 64 << 10
 	// readTimeout bounds the wait for a request's headers (idle time on a
@@ -33,6 +35,10 @@ const (
 	readTimeout = 10 * time.Second
 	// writeTimeout bounds each write of a reply.
 	writeTimeout = 10 * time.Second
+	// maxConns bounds the connections served at once; one more is closed
+	// as soon as it is accepted, so that clients of the API cannot take
+	// the descriptors the epmd side needs.
+	maxConns = 128
 )
 
 // ErrAdminClosed is returned by Admin.Serve after Admin.Close.
@@ -44,9 +50,9 @@ type request struct {
 	// Path is the target's path, percent-decoded; Query its query.
 	Path  string
 	Query url.Values
-	// header holds the fields by lower-case name; repeated fields are
-	// joined with ", ".
-	header map[string]string
+	// header holds the fields' values by lower-case name, a repeated
+	// field's in order.
+	header map[string][]string
 	Body   []byte
 	// RemoteAddr is the peer's address, host:port.
 	RemoteAddr string
@@ -60,8 +66,11 @@ type request struct {
 	gone chan struct{}
 }
 
-// Header returns the field name's value ("" when absent).
-func (r *request) Header(name string) string { return r.header[strings.ToLower(name)] }
+// Header returns the field name's value, a repeated field's values
+// joined with ", " ("" when absent).
+func (r *request) Header(name string) string {
+	return strings.Join(r.header[strings.ToLower(name)], ", ")
+}
 
 // wantsClose reports whether the client asked to close after the reply.
 func (r *request) wantsClose() bool {
@@ -167,7 +176,7 @@ func readRequest(conn net.Conn, br *bufio.Reader) (*request, error) {
 	if !ok1 || !ok2 || !isToken(method) || target == "" || strings.ContainsAny(target, " \t") {
 		return nil, badRequest("malformed request line %q: want METHOD TARGET HTTP/1.1", truncate(string(line), 80))
 	}
-	r := &request{Method: method, header: map[string]string{}, RemoteAddr: conn.RemoteAddr().String(), br: br, conn: conn}
+	r := &request{Method: method, header: map[string][]string{}, RemoteAddr: conn.RemoteAddr().String(), br: br, conn: conn}
 	switch proto {
 	case "HTTP/1.1":
 	case "HTTP/1.0":
@@ -184,7 +193,7 @@ func readRequest(conn net.Conn, br *bufio.Reader) (*request, error) {
 	}
 	r.Path = u.Path
 	r.Query, _ = url.ParseQuery(u.RawQuery) // as net/http's Query(): a bad pair is left out
-	for {
+	for lines := 0; ; lines++ {
 		line, err := readLine(br, &budget)
 		if err != nil {
 			if err == io.EOF {
@@ -195,6 +204,9 @@ func readRequest(conn net.Conn, br *bufio.Reader) (*request, error) {
 		if len(line) == 0 {
 			break
 		}
+		if lines == maxHeaderLines {
+			return nil, &httpError{status: 431, msg: fmt.Sprintf("over %d header lines", maxHeaderLines)}
+		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return nil, badRequest("folded header line %q: not allowed (RFC 9112 5.2)", truncate(string(line), 80))
 		}
@@ -202,16 +214,22 @@ func readRequest(conn net.Conn, br *bufio.Reader) (*request, error) {
 		if !ok || !isToken(name) {
 			return nil, badRequest("malformed header line %q: want NAME: VALUE", truncate(string(line), 80))
 		}
-		name, value = strings.ToLower(name), strings.Trim(value, " \t")
-		if old, dup := r.header[name]; dup {
-			if name == "content-length" && old != value {
-				return nil, badRequest("two different Content-Length headers (%q, %q)", old, value)
-			}
-			if name != "content-length" {
-				value = old + ", " + value
-			}
+		value = strings.Trim(value, " \t")
+		if i := strings.IndexFunc(value, func(c rune) bool { return c < ' ' && c != '\t' || c == 0x7f }); i >= 0 {
+			return nil, badRequest("header %s has a control character (%q): not allowed in a field value", name, value[i])
 		}
-		r.header[name] = value
+		field := name
+		name = strings.ToLower(name)
+		if old := r.header[name]; len(old) > 0 && (name == "content-length" || name == "host") {
+			if name == "host" || old[0] != value {
+				return nil, badRequest("two %s headers (%q, %q): want one", field, old[0], value)
+			}
+			continue // the same Content-Length twice: as one (RFC 9110 8.6)
+		}
+		r.header[name] = append(r.header[name], value)
+	}
+	if _, ok := r.header["host"]; !ok && !r.http10 {
+		return nil, badRequest("no Host header: HTTP/1.1 requires one")
 	}
 	if err := r.readBody(conn, br); err != nil {
 		return nil, err
@@ -222,14 +240,21 @@ func readRequest(conn net.Conn, br *bufio.Reader) (*request, error) {
 // readBody reads the body framed by Content-Length or chunked coding,
 // first answering Expect: 100-continue.
 func (r *request) readBody(conn net.Conn, br *bufio.Reader) error {
-	te, cl := r.header["transfer-encoding"], r.header["content-length"]
+	_, hasTE := r.header["transfer-encoding"]
+	_, hasCL := r.header["content-length"]
+	te, cl := r.Header("Transfer-Encoding"), r.Header("Content-Length")
+	if err := r.checkExpect(); err != nil {
+		return err
+	}
 	var n int64
 	switch {
-	case te != "" && cl != "":
+	case hasTE && hasCL:
 		return badRequest("both Transfer-Encoding and Content-Length: want one")
-	case te != "" && !strings.EqualFold(te, "chunked"):
+	case hasTE && r.http10:
+		return badRequest("Transfer-Encoding in an HTTP/1.0 request: want Content-Length")
+	case hasTE && !strings.EqualFold(te, "chunked"):
 		return &httpError{status: 501, msg: fmt.Sprintf("Transfer-Encoding %q not supported: want chunked", truncate(te, 40))}
-	case cl != "":
+	case hasCL:
 		var err error
 		if n, err = strconv.ParseInt(cl, 10, 64); err != nil || n < 0 || cl[0] == '+' {
 			return badRequest("malformed Content-Length %q: want a whole number of bytes", truncate(cl, 40))
@@ -240,17 +265,17 @@ func (r *request) readBody(conn net.Conn, br *bufio.Reader) error {
 		if n == 0 {
 			return nil
 		}
-	case te == "":
+	case !hasTE:
 		return nil
 	}
-	if strings.EqualFold(r.header["expect"], "100-continue") && !r.http10 {
+	if strings.EqualFold(r.Header("Expect"), "100-continue") && !r.http10 {
 		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
 			return err
 		}
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
-	if te == "" {
+	if !hasTE {
 		r.Body = make([]byte, n)
 		_, err := io.ReadFull(br, r.Body)
 		return err
@@ -258,6 +283,14 @@ func (r *request) readBody(conn net.Conn, br *bufio.Reader) error {
 	body, err := readChunked(br)
 	r.Body = body
 	return err
+}
+
+// checkExpect refuses an Expect field other than 100-continue (417).
+func (r *request) checkExpect() error {
+	if e, ok := r.header["expect"]; ok && !strings.EqualFold(r.Header("Expect"), "100-continue") {
+		return &httpError{status: 417, msg: fmt.Sprintf("Expect %q not supported: want 100-continue or none", truncate(strings.Join(e, ", "), 40))}
+	}
+	return nil
 }
 
 // readChunked reads a chunked body (RFC 9112 7.1) up to maxBodyBytes;
@@ -344,6 +377,8 @@ func statusText(code int) string {
 		return "Method Not Allowed"
 	case 413:
 		return "Content Too Large"
+	case 417:
+		return "Expectation Failed"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 500:
@@ -556,6 +591,14 @@ func (s *httpServer) serve(l net.Listener) error {
 			_ = c.Close()
 			return ErrAdminClosed
 		}
+		s.mu.Lock()
+		over := len(s.conns) > maxConns
+		s.mu.Unlock()
+		if over {
+			s.track(nil, c, false)
+			_ = c.Close()
+			continue
+		}
 		go func() {
 			defer s.track(nil, c, false)
 			s.serveConn(c)
@@ -577,11 +620,21 @@ func (s *httpServer) close() error {
 	return nil
 }
 
-// serveConn serves the requests of one connection in turn.
+// serveConn serves the requests of one connection in turn. A handler
+// that panics ends its connection (with a 500 when nothing was sent yet),
+// not the daemon.
 func (s *httpServer) serveConn(c net.Conn) {
 	defer c.Close()
 	br := bufio.NewReader(c)
 	bw := bufio.NewWriter(c)
+	var w *response
+	defer func() {
+		if p := recover(); p != nil && w != nil && !w.sent && !w.done {
+			w = &response{conn: c, bw: bw, req: w.req, close: true}
+			writeJSON(w, 500, apiError{Error: fmt.Sprintf("internal error: %v", p)})
+			_ = w.finish()
+		}
+	}()
 	for {
 		r, err := readRequest(c, br)
 		if err != nil {
@@ -595,9 +648,13 @@ func (s *httpServer) serveConn(c net.Conn) {
 			}
 			return
 		}
-		w := &response{conn: c, bw: bw, req: r, close: r.wantsClose()}
+		w = &response{conn: c, bw: bw, req: r, close: r.wantsClose()}
 		s.handler(w, r)
-		if w.finish() != nil || w.close || r.gone != nil {
+		if w.finish() != nil || r.gone != nil {
+			return
+		}
+		if w.close {
+			lingerClose(c, br)
 			return
 		}
 	}

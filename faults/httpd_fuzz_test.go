@@ -41,7 +41,7 @@ func FuzzReadRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	known := map[int]bool{400: true, 413: true, 431: true, 501: true, 505: true}
+	known := map[int]bool{400: true, 413: true, 417: true, 431: true, 501: true, 505: true}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		done := make(chan struct{})
 		go func() {
