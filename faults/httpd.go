@@ -113,25 +113,24 @@ func badRequest(format string, args ...any) error {
 	return &httpError{status: 400, msg: fmt.Sprintf(format, args...)}
 }
 
-// readLine reads one line ending in LF (CR before it dropped), charging
-// its length to *budget; past the budget it fails with 431.
-func readLine(br *bufio.Reader, budget *int) ([]byte, error) {
+// readLine reads one line ending in LF (or CRLF), without its end,
+// charging its length to *budget; past the budget it fails with tooLong.
+// io.EOF means nothing was read; a line cut short by the end of input is
+// io.ErrUnexpectedEOF. The server and the client (httpwire.go) share it.
+func readLine(br *bufio.Reader, budget *int, tooLong error) ([]byte, error) {
 	var line []byte
 	for {
 		frag, err := br.ReadSlice('\n')
 		*budget -= len(frag)
 		if *budget < 0 {
-			return nil, &httpError{status: 431, msg: fmt.Sprintf("request line and headers over %d bytes", maxHeaderBytes)}
+			return nil, tooLong
 		}
 		line = append(line, frag...)
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if err != nil {
-			if err == io.EOF && len(line) > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
+			return nil, unexpectedEOF(err, len(line))
 		}
 		line = line[:len(line)-1]
 		if n := len(line); n > 0 && line[n-1] == '\r' {
@@ -140,6 +139,10 @@ func readLine(br *bufio.Reader, budget *int) ([]byte, error) {
 		return line, nil
 	}
 }
+
+// errHeadTooLong refuses a request whose line and headers (or a chunk's
+// line and the trailer) are over maxHeaderBytes.
+var errHeadTooLong = &httpError{status: 431, msg: fmt.Sprintf("request line and headers over %d bytes", maxHeaderBytes)}
 
 // isToken reports whether s is a non-empty RFC 9110 token.
 func isToken(s string) bool {
@@ -164,9 +167,9 @@ func isToken(s string) bool {
 func readRequest(conn net.Conn, br *bufio.Reader) (*request, error) {
 	budget := maxHeaderBytes
 	_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
-	line, err := readLine(br, &budget)
+	line, err := readLine(br, &budget, errHeadTooLong)
 	for err == nil && len(line) == 0 { // RFC 9112 2.2: ignore empty lines before a request
-		line, err = readLine(br, &budget)
+		line, err = readLine(br, &budget, errHeadTooLong)
 	}
 	if err != nil {
 		return nil, err
@@ -194,7 +197,7 @@ func readRequest(conn net.Conn, br *bufio.Reader) (*request, error) {
 	r.Path = u.Path
 	r.Query, _ = url.ParseQuery(u.RawQuery) // as net/http's Query(): a bad pair is left out
 	for lines := 0; ; lines++ {
-		line, err := readLine(br, &budget)
+		line, err := readLine(br, &budget, errHeadTooLong)
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -299,9 +302,9 @@ func readChunked(br *bufio.Reader) ([]byte, error) {
 	var body []byte
 	budget := maxHeaderBytes
 	for {
-		line, err := readLine(br, &budget)
+		line, err := readLine(br, &budget, errHeadTooLong)
 		if err != nil {
-			return nil, eofIsUnexpected(err)
+			return nil, unexpectedEOF(err, 1)
 		}
 		size, _, _ := strings.Cut(string(line), ";")
 		size = strings.TrimRight(size, " \t")
@@ -318,31 +321,24 @@ func readChunked(br *bufio.Reader) ([]byte, error) {
 		start := len(body)
 		body = append(body, make([]byte, n)...)
 		if _, err := io.ReadFull(br, body[start:]); err != nil {
-			return nil, eofIsUnexpected(err)
+			return nil, unexpectedEOF(err, 1)
 		}
-		if crlf, err := readLine(br, &budget); err != nil || len(crlf) != 0 {
+		if crlf, err := readLine(br, &budget, errHeadTooLong); err != nil || len(crlf) != 0 {
 			if err != nil {
-				return nil, eofIsUnexpected(err)
+				return nil, unexpectedEOF(err, 1)
 			}
 			return nil, badRequest("chunk of %d bytes not followed by CRLF", n)
 		}
 	}
 	for { // trailer fields, dropped
-		line, err := readLine(br, &budget)
+		line, err := readLine(br, &budget, errHeadTooLong)
 		if err != nil {
-			return nil, eofIsUnexpected(err)
+			return nil, unexpectedEOF(err, 1)
 		}
 		if len(line) == 0 {
 			return body, nil
 		}
 	}
-}
-
-func eofIsUnexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 func truncate(s string, n int) string {

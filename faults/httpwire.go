@@ -42,7 +42,7 @@ func readResponse(br *bufio.Reader, method string) (*reply, error) {
 	if p, err := br.Peek(len(version)); !strings.HasPrefix(version, string(p)) {
 		return nil, fmt.Errorf("%w: starts %q", errNotStatusLine, p)
 	} else if err != nil {
-		return nil, replyCut(err, len(p))
+		return nil, unexpectedEOF(err, len(p))
 	}
 	budget := maxReplyHeader
 	for {
@@ -167,35 +167,17 @@ func frame(br *bufio.Reader, method string, minor, status int, h header) (*reply
 	return resp, nil
 }
 
-// readReplyLine reads a line ended by LF or CRLF, without its end, taking its
-// length from budget: errLongLine when the line would exceed it, and
-// io.ErrUnexpectedEOF when the input ends before the line does.
+// readReplyLine is readLine for a reply: errLongLine past the budget, and
+// the end of input before a line ends, even an empty one, is
+// io.ErrUnexpectedEOF (a reply was due).
 func readReplyLine(br *bufio.Reader, budget *int) (string, error) {
-	var line []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		*budget -= len(frag)
-		if *budget < 0 {
-			return "", errLongLine
-		}
-		line = append(line, frag...)
-		if err == nil {
-			break
-		}
-		if err != bufio.ErrBufferFull {
-			return "", replyCut(err, 1)
-		}
-	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return string(line), nil
+	line, err := readLine(br, budget, errLongLine)
+	return string(line), unexpectedEOF(err, 1)
 }
 
-// replyCut turns io.EOF into io.ErrUnexpectedEOF when read bytes
+// unexpectedEOF turns io.EOF into io.ErrUnexpectedEOF when read bytes
 // were part of something unfinished.
-func replyCut(err error, read int) error {
+func unexpectedEOF(err error, read int) error {
 	if err == io.EOF && read > 0 {
 		return io.ErrUnexpectedEOF
 	}
