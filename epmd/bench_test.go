@@ -376,17 +376,11 @@ func BenchmarkServeLoopback(b *testing.B) {
 // rawExchange sends frame on a new connection to sa and reads the reply
 // into buf until the server closes the connection.
 func rawExchange(sa *syscall.SockaddrInet4, frame, buf []byte) (int, error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fd, err := rawSend(sa, frame)
 	if err != nil {
 		return 0, err
 	}
 	defer syscall.Close(fd)
-	if err := syscall.Connect(fd, sa); err != nil {
-		return 0, err
-	}
-	if _, err := syscall.Write(fd, frame); err != nil {
-		return 0, err
-	}
 	n := 0
 	for {
 		m, err := syscall.Read(fd, buf[n:])
@@ -400,4 +394,69 @@ func rawExchange(sa *syscall.SockaddrInet4, frame, buf []byte) (int, error) {
 		}
 		n += m
 	}
+}
+
+// rawSend sends frame on a new connection to sa, and returns its socket.
+func rawSend(sa *syscall.SockaddrInet4, frame []byte) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := syscall.Connect(fd, sa); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
+	if _, err := syscall.Write(fd, frame); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// BenchmarkChurnLoopback is epmd-bench's churn cycle over loopback: a new
+// connection registers a node, reads the reply and closes, which
+// unregisters it; 1000 other nodes are registered throughout.
+func BenchmarkChurnLoopback(b *testing.B) {
+	s := &epmd.Server{Port: 4369, Registry: benchRegistry(b, benchNodes)}
+	ap := netip.MustParseAddrPort(startServer(b, s))
+	sa := &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	// Names come round again only long after their node is gone.
+	frames := make([][]byte, 1<<14)
+	for i := range frames {
+		frames[i] = epmd.AppendFrame(nil, benchAlive2("churn"+strconv.Itoa(i)))
+	}
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		n, err := rawRegister(sa, frames[i%len(frames)], buf)
+		if err != nil || n != 6 || buf[0] != 'v' || buf[1] != 0 {
+			b.Fatalf("reply % x: %v", buf[:n], err)
+		}
+		i++
+	}
+}
+
+// rawRegister sends an ALIVE2 frame on a new connection to sa, reads the
+// 6-byte reply into buf and closes the connection.
+func rawRegister(sa *syscall.SockaddrInet4, frame, buf []byte) (int, error) {
+	fd, err := rawSend(sa, frame)
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Close(fd)
+	n := 0
+	for n < 6 {
+		m, err := syscall.Read(fd, buf[n:6])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return n, err
+		case m == 0:
+			return n, io.ErrUnexpectedEOF
+		}
+		n += m
+	}
+	return n, nil
 }
