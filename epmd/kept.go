@@ -71,16 +71,32 @@ func (s *Server) watchKept(c *Conn) bool {
 	}
 	c.watched.Store(true)
 	k.conns[c.ID] = c
-	ev := epollData(c.ID)
-	// Control holds the descriptor open: a connection closed meanwhile
-	// fails here instead of watching whatever reuses its number.
-	cerr := raw.Control(func(fd uintptr) { err = epollAdd(k.epfd, int(fd), &ev, &c.inEpoll) })
-	if cerr != nil || err != nil {
+	// The socket cannot close meanwhile (fdConn's lock, or Control): one
+	// closed before fails here instead of watching whatever reuses its
+	// number.
+	if fc, ok := c.nc.(*fdConn); ok {
+		ev := epollData(c.ID)
+		err = fc.epollAdd(k.epfd, &ev, &c.inEpoll)
+	} else {
+		err = epollAddRaw(k.epfd, raw, c)
+	}
+	if err != nil {
 		delete(k.conns, c.ID)
 		c.watched.Store(false)
 		return false
 	}
 	return true
+}
+
+// epollAddRaw adds a connection that is not an fdConn to the instance,
+// through its RawConn; k.mu is held.
+func epollAddRaw(epfd int, raw syscall.RawConn, c *Conn) error {
+	var err error
+	ev := epollData(c.ID)
+	if cerr := raw.Control(func(fd uintptr) { err = epollAdd(epfd, int(fd), &ev, &c.inEpoll) }); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // keptOn reports whether the watcher runs, starting it first if it never
