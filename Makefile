@@ -45,10 +45,11 @@ lint:
 unit: deps build
 	$(GO) test -count=1 ./epmd/... ./faults/... ./cmd/...
 
-## test: everything — lint, unit and differential tests (race detector on), fixtures, every scenario, OTP's epmd_SUITE
+## test: everything — lint, unit and differential tests (race detector on; the allocation counts without it), fixtures, every scenario, OTP's epmd_SUITE
 test: deps lint build fixtures
 	$(MAKE) --no-print-directory fixtures-reap
 	$(GO) test -race -count=1 ./epmd/... ./faults/... ./cmd/...
+	$(GO) test -count=1 -run Allocates ./epmd/
 	$(GO) test -count=1 ./erlangfixtures/... ./scenarios/matrix/...
 	$(MAKE) --no-print-directory scenarios
 	$(MAKE) --no-print-directory flake-guard

@@ -242,12 +242,16 @@ func (h core) portPlease2(w ResponseWriter, r *Request, m *PortPlease2Req) {
 		h.s.logSent(KindPortPlease2, m.Name, "error")
 		return
 	}
-	buf := make([]byte, 0, 14+len(node.Name)+len(node.Extra))
-	buf = (&Port2Resp{
+	resp := Port2Resp{
 		PortNo: node.PortNo, NodeType: node.NodeType, Protocol: node.Protocol,
 		HighVsn: node.HighVsn, LowVsn: node.LowVsn, Name: node.Name, Extra: node.Extra,
-	}).Append(buf)
-	_, _ = w.Write(buf)
+	}
+	if cw, ok := w.(*connWriter); ok {
+		// Rendered straight into the writer's buffer (no copy of its own).
+		_ = cw.writeAppended(resp.Append)
+	} else {
+		_, _ = w.Write(resp.Append(make([]byte, 0, 14+len(node.Name)+len(node.Extra))))
+	}
 	h.s.logSent(KindPortPlease2, m.Name, "ok")
 }
 

@@ -164,6 +164,7 @@ type Conn struct {
 	watched       atomic.Bool     // handed to the server's keptConns
 	inEpoll       bool            // in keptConns' epoll instance (keptConns.mu)
 	raw           syscall.RawConn // nil when nc has no descriptor
+	inl           *fdConns        // what it came in, when the server accepted it itself
 }
 
 // SetPacketTimeout sets how long the connection may stay idle while its
@@ -252,6 +253,22 @@ func (w *connWriter) Write(p []byte) (int, error) {
 	}
 	w.buf = append(w.buf, p...)
 	return len(p), nil
+}
+
+// writeAppended queues what appendTo appends, as Write would queue it.
+func (w *connWriter) writeAppended(appendTo func([]byte) []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.c.closed.Load() {
+		return net.ErrClosed
+	}
+	n := len(w.buf)
+	w.buf = appendTo(w.buf)
+	if w.s.logLevels[2] {
+		w.s.logBytes(w.c, w.buf[n:])
+	}
+	return nil
 }
 
 func (w *connWriter) Flush() error {
@@ -467,11 +484,22 @@ func newRawAcceptor(rc syscall.RawConn) *rawAcceptor {
 	return a
 }
 
-// fdConns is a Conn and its fdConn in one allocation.
+// fdConns is what a connection the server accepted itself needs, in one
+// allocation: its Conn and fdConn, the writer and request the inline path
+// serves it with, and room for a short reply. A connection served and
+// closed wholly on the inline path gives it back to inlinePool (see
+// serveInline), so that a request that ends there allocates nothing.
 type fdConns struct {
-	c  Conn
-	fc fdConn
+	c   Conn
+	fc  fdConn
+	w   connWriter
+	req Request
+	out [64]byte // the writer's buffer, until a reply outgrows it
 }
+
+// inlinePool holds the fdConns of connections that ended on the inline
+// path.
+var inlinePool = sync.Pool{New: func() any { return new(fdConns) }}
 
 // acceptRaw accepts a connection through a. The peer's address comes with
 // it; the socket's own is asked for (getsockname) only when the locality
@@ -485,9 +513,11 @@ func (s *Server) acceptRaw(a *rawAcceptor) (*Conn, error) {
 		return nil, err
 	}
 	nfd, remote := a.nfd, a.remote
-	both := &fdConns{fc: fdConn{fd: nfd, raddr: remote}}
+	both := inlinePool.Get().(*fdConns)
+	*both = fdConns{fc: fdConn{fd: nfd, raddr: remote}}
 	fc, c := &both.fc, &both.c
 	c.ID, c.s, c.nc, c.FD, c.RemoteAddr, c.raw = s.nextID.Add(1), s, fc, nfd, remote, fdRaw{fc}
+	c.inl = both
 	if ra := remote.Addr(); s.Port == 0 || !IsLocalPeer(ra, netip.Addr{}) {
 		c.LocalAddr = fc.LocalAddr().(*net.TCPAddr).AddrPort()
 	}
@@ -630,7 +660,8 @@ func (s *Server) serveConn(c *Conn) {
 // waits.
 func (s *Server) serveInline(c *Conn) {
 	s.logConnOpen(c)
-	w := &connWriter{s: s, c: c, now: true}
+	w := &c.inl.w
+	*w = connWriter{s: s, c: c, now: true, buf: c.inl.out[:0]}
 	buf := framePool.Get().(*[inbufSize]byte)
 	got := 0
 	body, res := s.readFrame(c, buf[:], &got, true)
@@ -638,7 +669,21 @@ func (s *Server) serveInline(c *Conn) {
 		s.awaitRequest(&pendingReq{c: c, w: w, buf: buf, got: got})
 		return
 	}
-	s.serveBody(c, w, buf, body, res)
+	if s.serveBody(c, w, buf, body, res) {
+		s.reuseInline(c)
+	}
+}
+
+// reuseInline gives the fdConns of a connection that ended on the inline
+// path back to inlinePool. Nothing refers to it then: the connection was
+// closed and untracked in this goroutine, no goroutine or watcher took it,
+// and the bare protocol keeps no request. Not while the server closes: Close
+// may hold the connection in its list of those to close.
+func (s *Server) reuseInline(c *Conn) {
+	if s.isClosing() {
+		return
+	}
+	inlinePool.Put(c.inl) // cleared when taken again
 }
 
 // serveFrame reads the rest of a request, of which buf holds got bytes
@@ -649,8 +694,10 @@ func (s *Server) serveFrame(c *Conn, w *connWriter, buf *[inbufSize]byte, got in
 }
 
 // serveBody serves the request readFrame read into buf (when res is
-// frameDone), then closes the connection or keeps it (a registration).
-func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []byte, res frameResult) {
+// frameDone), then closes the connection or keeps it (a registration). It
+// reports whether it closed it and nothing else holds it: not kept, not
+// left to a goroutine.
+func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []byte, res frameResult) bool {
 	var req *Request
 	ok := res == frameDone
 	if ok {
@@ -659,7 +706,7 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 	if !ok {
 		framePool.Put(buf)
 		s.endConn(c)
-		return
+		return true
 	}
 	s.handler.ServeEPMD(s.ctx, w, req)
 	framePool.Put(buf)
@@ -668,14 +715,15 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 			c.release()
 		}
 		s.endConn(c)
-		return
+		return !c.kept
 	}
 	_ = w.Flush()
 	if len(w.pending) > 0 {
 		go s.finishWrite(c, w)
-		return
+		return false
 	}
 	s.endOrKeep(c, w.now)
+	return !c.kept
 }
 
 // finishWrite sends the rest of a reply the socket did not take at once
@@ -896,6 +944,11 @@ func (s *Server) decode(c *Conn, body []byte) (*Request, bool) {
 	if err != nil {
 		s.logDropped(c, kind, body, err)
 		return nil, false
+	}
+	if c.inl != nil {
+		r := &c.inl.req
+		*r = Request{Kind: kind, Msg: msg, Body: body, Conn: c, Registry: s.reg}
+		return r, true
 	}
 	return &Request{Kind: kind, Msg: msg, Body: body, Conn: c, Registry: s.reg}, true
 }
