@@ -19,8 +19,8 @@ import (
 // TestInlineNamesAllocatesNothing: a NAMES request that arrived with its
 // connection is accepted, served and closed on the inline path without
 // one allocation, once the server has served a few: the connection's
-// objects come back from inlinePool, the reply is the registry's rendered
-// one.
+// objects come back from connPool and statePool, the reply is the
+// registry's rendered one.
 func TestInlineNamesAllocatesNothing(t *testing.T) {
 	const n = 50
 	r := newInlineRig(t)
@@ -73,9 +73,12 @@ func TestInlineNamesAllocatesNothing(t *testing.T) {
 				t.Fatalf("round %d, client %d: reply % x, %v; want % x", round, i, got, err, reply)
 			}
 		}
-		// The first round fills the pool.
-		if round == 1 && mallocs != 0 {
-			t.Fatalf("%d allocations for %d NAMES requests served inline, want 0", mallocs, n)
+		// The first round fills the pools. The count is the process's: a
+		// runtime table growing now and then (a map's, the timer heap of
+		// the clients' deadlines, a type-assertion cache) counts 1 in
+		// about one run of 500; one allocation a request would count 50.
+		if round == 1 && mallocs > 1 {
+			t.Fatalf("%d allocations for %d NAMES requests served inline, want 0 (or 1: see above)", mallocs, n)
 		}
 	}
 }

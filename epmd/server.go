@@ -165,6 +165,7 @@ type Conn struct {
 	inEpoll       bool            // in keptConns' epoll instance (keptConns.mu)
 	raw           syscall.RawConn // nil when nc has no descriptor
 	inl           *fdConns        // what it came in, when the server accepted it itself
+	st            *inlineState    // while the inline path serves it
 }
 
 // SetPacketTimeout sets how long the connection may stay idle while its
@@ -484,22 +485,30 @@ func newRawAcceptor(rc syscall.RawConn) *rawAcceptor {
 	return a
 }
 
-// fdConns is what a connection the server accepted itself needs, in one
-// allocation: its Conn and fdConn, the writer and request the inline path
-// serves it with, and room for a short reply. A connection served and
-// closed wholly on the inline path gives it back to inlinePool (see
+// fdConns is a Conn and its fdConn in one allocation. A connection
+// closed wholly on the inline path gives it back to connPool (see
 // serveInline), so that a request that ends there allocates nothing.
 type fdConns struct {
-	c   Conn
-	fc  fdConn
+	c  Conn
+	fc fdConn
+}
+
+// inlineState is what the inline path serves a connection with: its
+// writer, its request and room for a short reply. It goes back to
+// statePool when the request is served, a registration's too: a held
+// registration keeps only its fdConns.
+type inlineState struct {
 	w   connWriter
 	req Request
 	out [64]byte // the writer's buffer, until a reply outgrows it
 }
 
-// inlinePool holds the fdConns of connections that ended on the inline
-// path.
-var inlinePool = sync.Pool{New: func() any { return new(fdConns) }}
+// connPool and statePool hold what inline connections were served with;
+// what they give is cleared when taken, not when put back.
+var (
+	connPool  = sync.Pool{New: func() any { return new(fdConns) }}
+	statePool = sync.Pool{New: func() any { return new(inlineState) }}
+)
 
 // acceptRaw accepts a connection through a. The peer's address comes with
 // it; the socket's own is asked for (getsockname) only when the locality
@@ -513,7 +522,7 @@ func (s *Server) acceptRaw(a *rawAcceptor) (*Conn, error) {
 		return nil, err
 	}
 	nfd, remote := a.nfd, a.remote
-	both := inlinePool.Get().(*fdConns)
+	both := connPool.Get().(*fdConns)
 	*both = fdConns{fc: fdConn{fd: nfd, raddr: remote}}
 	fc, c := &both.fc, &both.c
 	c.ID, c.s, c.nc, c.FD, c.RemoteAddr, c.raw = s.nextID.Add(1), s, fc, nfd, remote, fdRaw{fc}
@@ -660,30 +669,32 @@ func (s *Server) serveConn(c *Conn) {
 // waits.
 func (s *Server) serveInline(c *Conn) {
 	s.logConnOpen(c)
-	w := &c.inl.w
-	*w = connWriter{s: s, c: c, now: true, buf: c.inl.out[:0]}
+	st := statePool.Get().(*inlineState)
+	st.req = Request{}
+	w := &st.w
+	*w = connWriter{s: s, c: c, now: true, buf: st.out[:0]}
+	c.st = st
 	buf := framePool.Get().(*[inbufSize]byte)
 	got := 0
 	body, res := s.readFrame(c, buf[:], &got, true)
 	if res == frameLater {
+		// The state goes with the request (no pool then).
 		s.awaitRequest(&pendingReq{c: c, w: w, buf: buf, got: got})
 		return
 	}
-	if s.serveBody(c, w, buf, body, res) {
-		s.reuseInline(c)
-	}
-}
-
-// reuseInline gives the fdConns of a connection that ended on the inline
-// path back to inlinePool. Nothing refers to it then: the connection was
-// closed and untracked in this goroutine, no goroutine or watcher took it,
-// and the bare protocol keeps no request. Not while the server closes: Close
-// may hold the connection in its list of those to close.
-func (s *Server) reuseInline(c *Conn) {
-	if s.isClosing() {
+	end := s.serveBody(c, w, buf, body, res)
+	if end == servedElsewhere {
 		return
 	}
-	inlinePool.Put(c.inl) // cleared when taken again
+	// Nothing refers to the state now: the bare protocol keeps no request
+	// or writer, a registration's release keeps neither.
+	c.st = nil
+	statePool.Put(st)
+	// Nor to a connection closed and untracked here. Not while the server
+	// closes: Close may hold it in its list of those to close.
+	if end == servedClosed && !s.isClosing() {
+		connPool.Put(c.inl)
+	}
 }
 
 // serveFrame reads the rest of a request, of which buf holds got bytes
@@ -693,11 +704,18 @@ func (s *Server) serveFrame(c *Conn, w *connWriter, buf *[inbufSize]byte, got in
 	s.serveBody(c, w, buf, body, res)
 }
 
+// served is how serveBody left a connection.
+type served int
+
+const (
+	servedClosed    served = iota // closed and untracked: nothing holds it
+	servedKept                    // a registration: its writer and request are free
+	servedElsewhere               // a goroutine sends the rest of the reply
+)
+
 // serveBody serves the request readFrame read into buf (when res is
-// frameDone), then closes the connection or keeps it (a registration). It
-// reports whether it closed it and nothing else holds it: not kept, not
-// left to a goroutine.
-func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []byte, res frameResult) bool {
+// frameDone), then closes the connection or keeps it (a registration).
+func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []byte, res frameResult) served {
 	var req *Request
 	ok := res == frameDone
 	if ok {
@@ -706,7 +724,7 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 	if !ok {
 		framePool.Put(buf)
 		s.endConn(c)
-		return true
+		return servedClosed
 	}
 	s.handler.ServeEPMD(s.ctx, w, req)
 	framePool.Put(buf)
@@ -715,15 +733,21 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 			c.release()
 		}
 		s.endConn(c)
-		return !c.kept
+		if c.kept {
+			return servedKept
+		}
+		return servedClosed
 	}
 	_ = w.Flush()
 	if len(w.pending) > 0 {
 		go s.finishWrite(c, w)
-		return false
+		return servedElsewhere
 	}
 	s.endOrKeep(c, w.now)
-	return !c.kept
+	if c.kept {
+		return servedKept
+	}
+	return servedClosed
 }
 
 // finishWrite sends the rest of a reply the socket did not take at once
@@ -945,8 +969,8 @@ func (s *Server) decode(c *Conn, body []byte) (*Request, bool) {
 		s.logDropped(c, kind, body, err)
 		return nil, false
 	}
-	if c.inl != nil {
-		r := &c.inl.req
+	if c.st != nil {
+		r := &c.st.req
 		*r = Request{Kind: kind, Msg: msg, Body: body, Conn: c, Registry: s.reg}
 		return r, true
 	}
