@@ -49,7 +49,7 @@ unit: deps build
 test: deps lint build fixtures
 	$(MAKE) --no-print-directory fixtures-reap
 	$(GO) test -race -count=1 ./epmd/... ./faults/... ./cmd/...
-	$(GO) test -count=1 -run Allocates ./epmd/
+	$(GO) test -count=1 -run 'Allocates|Reuse' ./epmd/
 	$(GO) test -count=1 ./erlangfixtures/... ./scenarios/matrix/...
 	$(MAKE) --no-print-directory scenarios
 	$(MAKE) --no-print-directory flake-guard

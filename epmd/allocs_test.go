@@ -2,9 +2,9 @@
 
 package epmd
 
-// Allocation counts, which the race detector's sync.Pool (it drops a
-// quarter of what is put back, on purpose) makes meaningless: make test
-// runs these without it.
+// Allocation counts and what the pools give back, which the race
+// detector's sync.Pool (it drops a quarter of what is put back, on
+// purpose) makes meaningless: make test runs these without it.
 
 import (
 	"io"
@@ -90,4 +90,45 @@ func queuedNow(fd int) int {
 		return -1
 	}
 	return int(n)
+}
+
+// TestInlineReuseWaitsForStop: a connection that a STOP looked up
+// (closeConn pins it under the server's lock, then closes it) is not
+// reused by the inline path when it ends meanwhile, since the STOP may
+// still be closing it: its object would be another connection's by then.
+// Unpinned, the same connection's object goes back to the pool.
+func TestInlineReuseWaitsForStop(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	// One P: what is put back is what the next Get returns.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	r := newInlineRig(t)
+	frame := AppendFrame(nil, &NamesReq{})
+	for _, pinned := range []bool{false, true, false} {
+		c := r.dial(t, 0)
+		if _, err := c.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		sc, err := r.s.acceptRaw(r.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.s.track(sc) {
+			t.Fatal("track: server closed")
+		}
+		if pinned && r.s.pinConn(sc.ID) != sc {
+			t.Fatal("pinConn did not find the tracked connection")
+		}
+		_ = connPool.Get() // the P's own slot is empty now
+		r.s.serveInline(sc)
+		reused := connPool.Get().(*fdConns) == sc.inl
+		if pinned {
+			sc.pins.Add(-1)
+		}
+		if reused == pinned {
+			t.Fatalf("pinned %v: object reused %v, want %v", pinned, reused, !pinned)
+		}
+		if got, err := io.ReadAll(c); err != nil || len(got) != 4 {
+			t.Fatalf("pinned %v: reply % x, %v", pinned, got, err)
+		}
+	}
 }

@@ -166,6 +166,7 @@ type Conn struct {
 	raw           syscall.RawConn // nil when nc has no descriptor
 	inl           *fdConns        // what it came in, when the server accepted it itself
 	st            *inlineState    // while the inline path serves it
+	pins          atomic.Int32    // closeConn calls that hold it (see serveInline)
 }
 
 // SetPacketTimeout sets how long the connection may stay idle while its
@@ -631,12 +632,23 @@ func (s *Server) untrack(c *Conn) {
 // closeConn closes the connection with that ID, if open (STOP closes the
 // stopped node's registration connection).
 func (s *Server) closeConn(id uint64) {
-	s.mu.Lock()
-	c := s.conns[id]
-	s.mu.Unlock()
-	if c != nil {
+	if c := s.pinConn(id); c != nil {
 		_ = c.close()
+		c.pins.Add(-1)
 	}
+}
+
+// pinConn returns the open connection with that ID, or nil, pinned: the
+// inline path does not reuse its objects until the caller unpins it
+// (serveInline).
+func (s *Server) pinConn(id uint64) *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conns[id]
+	if c != nil {
+		c.pins.Add(1)
+	}
+	return c
 }
 
 // OpenConns returns the number of open client connections.
@@ -690,9 +702,12 @@ func (s *Server) serveInline(c *Conn) {
 	// or writer, a registration's release keeps neither.
 	c.st = nil
 	statePool.Put(st)
-	// Nor to a connection closed and untracked here. Not while the server
-	// closes: Close may hold it in its list of those to close.
-	if end == servedClosed && !s.isClosing() {
+	// Nor to a connection closed and untracked here, unless a STOP looked
+	// it up before (closeConn: the registration's ID was in the node table
+	// from Register on) and is still closing it, or the server closes:
+	// Close may hold it in its list of those to close. Both found it under
+	// s.mu, before untrack.
+	if end == servedClosed && c.pins.Load() == 0 && !s.isClosing() {
 		connPool.Put(c.inl)
 	}
 }
