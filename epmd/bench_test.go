@@ -381,19 +381,28 @@ func rawExchange(sa *syscall.SockaddrInet4, frame, buf []byte) (int, error) {
 		return 0, err
 	}
 	defer syscall.Close(fd)
+	return rawReadReply(fd, buf, false)
+}
+
+// rawReadReply reads into buf until the peer closes the connection, or,
+// with full, until buf is full (a close before is io.ErrUnexpectedEOF).
+func rawReadReply(fd int, buf []byte, full bool) (int, error) {
 	n := 0
-	for {
+	for !full || n < len(buf) {
 		m, err := syscall.Read(fd, buf[n:])
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err != nil:
 			return n, err
+		case m == 0 && full:
+			return n, io.ErrUnexpectedEOF
 		case m == 0:
 			return n, nil
 		}
 		n += m
 	}
+	return n, nil
 }
 
 // rawSend sends frame on a new connection to sa, and returns its socket.
@@ -445,18 +454,5 @@ func rawRegister(sa *syscall.SockaddrInet4, frame, buf []byte) (int, error) {
 		return 0, err
 	}
 	defer syscall.Close(fd)
-	n := 0
-	for n < 6 {
-		m, err := syscall.Read(fd, buf[n:6])
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err != nil:
-			return n, err
-		case m == 0:
-			return n, io.ErrUnexpectedEOF
-		}
-		n += m
-	}
-	return n, nil
+	return rawReadReply(fd, buf[:6], true)
 }

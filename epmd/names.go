@@ -1,7 +1,5 @@
 package epmd
 
-import "net"
-
 // namesReplier is a node table that keeps its NAMES reply rendered
 // (MemRegistry does).
 type namesReplier interface {
@@ -32,17 +30,14 @@ func (h core) namesCached(w ResponseWriter, r *Request) bool {
 // copying it into the writer's buffer: after whatever is queued, in one
 // system call when nothing is.
 func (w *connWriter) writeShared(p []byte) error {
-	if w.err != nil {
-		return w.err
+	if err := w.refused(); err != nil {
+		return err
 	}
 	if len(w.buf) > 0 {
 		if _, err := w.Write(p); err != nil {
 			return err
 		}
 		return w.Flush()
-	}
-	if w.c.closed.Load() {
-		return net.ErrClosed
 	}
 	return w.send(p)
 }

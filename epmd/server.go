@@ -243,12 +243,21 @@ type connWriter struct {
 	pending []byte
 }
 
-func (w *connWriter) Write(p []byte) (int, error) {
+// refused is why nothing more can be queued: an earlier error, or the
+// connection closed.
+func (w *connWriter) refused() error {
 	if w.err != nil {
-		return 0, w.err
+		return w.err
 	}
 	if w.c.closed.Load() {
-		return 0, net.ErrClosed
+		return net.ErrClosed
+	}
+	return nil
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	if err := w.refused(); err != nil {
+		return 0, err
 	}
 	if w.s.logLevels[2] {
 		w.s.logBytes(w.c, p)
@@ -259,11 +268,8 @@ func (w *connWriter) Write(p []byte) (int, error) {
 
 // writeAppended queues what appendTo appends, as Write would queue it.
 func (w *connWriter) writeAppended(appendTo func([]byte) []byte) error {
-	if w.err != nil {
-		return w.err
-	}
-	if w.c.closed.Load() {
-		return net.ErrClosed
+	if err := w.refused(); err != nil {
+		return err
 	}
 	n := len(w.buf)
 	w.buf = appendTo(w.buf)
@@ -681,8 +687,7 @@ func (s *Server) serveConn(c *Conn) {
 // waits.
 func (s *Server) serveInline(c *Conn) {
 	s.logConnOpen(c)
-	st := statePool.Get().(*inlineState)
-	st.req = Request{}
+	st := statePool.Get().(*inlineState) // its request is set by decode
 	w := &st.w
 	*w = connWriter{s: s, c: c, now: true, buf: st.out[:0]}
 	c.st = st
@@ -748,10 +753,7 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 			c.release()
 		}
 		s.endConn(c)
-		if c.kept {
-			return servedKept
-		}
-		return servedClosed
+		return keptOrClosed(c)
 	}
 	_ = w.Flush()
 	if len(w.pending) > 0 {
@@ -759,6 +761,10 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 		return servedElsewhere
 	}
 	s.endOrKeep(c, w.now)
+	return keptOrClosed(c)
+}
+
+func keptOrClosed(c *Conn) served {
 	if c.kept {
 		return servedKept
 	}
