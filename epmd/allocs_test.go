@@ -7,12 +7,14 @@ package epmd
 // purpose) makes meaningless: make test runs these without it.
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"runtime"
 	"runtime/debug"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -43,22 +45,7 @@ func TestInlineNamesAllocatesNothing(t *testing.T) {
 		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		short := 0
-		for range n {
-			c, err := r.s.acceptRaw(r.a)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// On loopback a write has reached the peer's queue when it
-			// returns; a request that had not would wait in the watcher.
-			if queuedNow(c.FD) < len(frame) {
-				short++
-			}
-			if !r.s.track(c) {
-				t.Fatal("track: server closed")
-			}
-			r.s.serveInline(c)
-		}
+		short := r.serveQueued(t, n, len(frame))
 		runtime.ReadMemStats(&after)
 		if short > 0 {
 			t.Fatalf("%d of %d requests had not arrived when accepted", short, n)
@@ -81,6 +68,89 @@ func TestInlineNamesAllocatesNothing(t *testing.T) {
 			t.Fatalf("%d allocations for %d NAMES requests served inline, want 0 (or 1: see above)", mallocs, n)
 		}
 	}
+}
+
+// TestRegistrationCycleAllocatesTwo: a registration that arrived with its
+// connection and ends when its client closes (a churn cycle: accepted and
+// served on the inline path, ended by the watcher) allocates two objects
+// once the pools are filled: its name and its node table entry. The
+// request's message, the connection's objects and the registration's
+// release come from the pools or the connection itself.
+func TestRegistrationCycleAllocatesTwo(t *testing.T) {
+	const n = 50
+	// Unregistered names are remembered up to a bound: 20 here, so that
+	// the node table's maps stop growing after the first round.
+	r := newInlineRig(t, func(s *Server) { s.Registry = &MemRegistry{UnregMemory: 20} })
+	reg := r.s.reg.(*MemRegistry)
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	reply := make([]byte, 6)
+	// Three rounds: the first fills the pools; in the second, connPool's
+	// queue grows a ring for the 50 objects put back at once.
+	for round := range 3 {
+		clients := make([]*net.TCPConn, n)
+		least := 0 // the shortest frame
+		for i := range clients {
+			clients[i] = r.dial(t, 0)
+			req := AppendFrame(nil, &Alive2Req{PortNo: 5555, NodeType: 77, HighVsn: 6, LowVsn: 5, Name: fmt.Sprintf("r%d_%d", round, i)})
+			if _, err := clients[i].Write(req); err != nil {
+				t.Fatal(err)
+			}
+			if least == 0 || len(req) < least {
+				least = len(req)
+			}
+		}
+		deadline := time.Now().Add(inlineIOTimeout)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		short := r.serveQueued(t, n, least)
+		bad := 0
+		for _, c := range clients {
+			if _, err := io.ReadFull(c, reply); err != nil || reply[0] != 'v' || reply[1] != 0 {
+				bad++
+			}
+			_ = c.Close()
+		}
+		// The watcher ends each registration, closes and recycles its
+		// connection; OpenConns counts it until untrack, just before.
+		for (reg.Len() > 0 || r.s.OpenConns() > 0) && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		runtime.ReadMemStats(&after)
+		if short > 0 || bad > 0 {
+			t.Fatalf("round %d: %d requests had not arrived when accepted, %d replies not ALIVE2_X_RESP ok", round, short, bad)
+		}
+		if got, open := reg.Len(), r.s.OpenConns(); got != 0 || open != 0 {
+			t.Fatalf("round %d: %d still registered, %d connections open after %v", round, got, open, inlineIOTimeout)
+		}
+		// As in the NAMES test, a runtime table growing counts one now
+		// and then; one more object a cycle would count 50.
+		if mallocs := after.Mallocs - before.Mallocs; round == 2 && mallocs > 2*n+1 {
+			t.Fatalf("%d allocations for %d registration cycles, want %d (or %d)", mallocs, n, 2*n, 2*n+1)
+		}
+	}
+}
+
+// serveQueued accepts n connections and serves each on the inline path,
+// as Serve does, allocating nothing of its own; it returns how many had
+// fewer than least bytes of their request queued when accepted. On
+// loopback a write has reached the peer's queue when it returns: a
+// request that had not would wait in the watcher.
+func (r *inlineRig) serveQueued(t *testing.T, n, least int) (short int) {
+	for range n {
+		c, err := r.s.acceptRaw(r.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if queuedNow(c.FD) < least {
+			short++
+		}
+		if !r.s.track(c) {
+			t.Fatal("track: server closed")
+		}
+		r.s.serveInline(c)
+	}
+	return short
 }
 
 // queuedNow is queued without a test to fail: it allocates nothing.

@@ -208,16 +208,33 @@ func AppendFrame(b []byte, m Message) []byte {
 // (name encoding and length, Extra length, duplicates) are not made here:
 // see ValidateAlive2.
 func ParseRequest(body []byte) (Message, error) {
+	return parseRequest(body, nil)
+}
+
+// msgRoom is room for the requests the inline path parses most, so that
+// parsing one allocates only what outlives it (a name).
+type msgRoom struct {
+	a2 Alive2Req
+	pp PortPlease2Req
+}
+
+// parseRequest is ParseRequest, parsing into room when it is not nil.
+func parseRequest(body []byte, room *msgRoom) (Message, error) {
 	if len(body) == 0 {
 		return nil, fmt.Errorf("parse request: empty body: %w", ErrMalformed)
 	}
 	var m Message
 	var err error
 	switch body[0] {
-	case CodeAlive2Req:
-		m, err = parseAlive2Req(body)
-	case CodePortPlease2Req:
-		m, err = parsePortPlease2Req(body)
+	case CodeAlive2Req, CodePortPlease2Req:
+		if room == nil {
+			room = new(msgRoom)
+		}
+		if body[0] == CodeAlive2Req {
+			m, err = &room.a2, parseAlive2Req(body, &room.a2)
+		} else {
+			m, err = &room.pp, parsePortPlease2Req(body, &room.pp)
+		}
 	case CodeStopReq:
 		m, err = parseStopReq(body)
 	case CodeNamesReq:
@@ -237,25 +254,25 @@ func ParseRequest(body []byte) (Message, error) {
 
 // parseAlive2Req follows epmd_srv.c: the size checks are on the body size,
 // so a zero-length name passes when the packet carries padding.
-func parseAlive2Req(body []byte) (*Alive2Req, error) {
+func parseAlive2Req(body []byte, m *Alive2Req) error {
 	bsize := len(body)
 	if bsize <= 13 {
-		return nil, fmt.Errorf("parse ALIVE2_REQ: %d bytes: %w", bsize, errTooShort)
+		return fmt.Errorf("parse ALIVE2_REQ: %d bytes: %w", bsize, errTooShort)
 	}
 	be := binary.BigEndian
 	nlen := int(be.Uint16(body[9:]))
 	if nlen+13 > bsize {
-		return nil, fmt.Errorf("parse ALIVE2_REQ: name length %d in %d bytes: %w", nlen, bsize, errNameLen)
+		return fmt.Errorf("parse ALIVE2_REQ: name length %d in %d bytes: %w", nlen, bsize, errNameLen)
 	}
 	elen := int(be.Uint16(body[11+nlen:]))
 	if elen+nlen+13 > bsize {
-		return nil, fmt.Errorf("parse ALIVE2_REQ: extra length %d in %d bytes: %w", elen, bsize, errExtraLen)
+		return fmt.Errorf("parse ALIVE2_REQ: extra length %d in %d bytes: %w", elen, bsize, errExtraLen)
 	}
 	name := body[11 : 11+nlen]
 	if bytes.IndexByte(name, 0) >= 0 {
-		return nil, fmt.Errorf("parse ALIVE2_REQ: %w", errNameNUL)
+		return fmt.Errorf("parse ALIVE2_REQ: %w", errNameNUL)
 	}
-	return &Alive2Req{
+	*m = Alive2Req{
 		PortNo:   be.Uint16(body[1:]),
 		NodeType: body[3],
 		Protocol: body[4],
@@ -263,31 +280,33 @@ func parseAlive2Req(body []byte) (*Alive2Req, error) {
 		LowVsn:   be.Uint16(body[7:]),
 		Name:     string(name),
 		Extra:    bytes.Clone(body[13+nlen : 13+nlen+elen]),
-	}, nil
+	}
+	return nil
 }
 
 // parsePortPlease2Req follows epmd_srv.c, including its off-by-one: the
 // character count includes the terminating NUL, so only names of up to 254
 // characters can be looked up.
-func parsePortPlease2Req(body []byte) (*PortPlease2Req, error) {
+func parsePortPlease2Req(body []byte, m *PortPlease2Req) error {
 	name := body[1:]
 	if n := len(name); n > 0 && name[n-1] == 0 {
 		name = name[:n-1]
 	}
 	if len(name) == 0 {
-		return nil, fmt.Errorf("parse PORT2_REQ: no name: %w", errTooShort)
+		return fmt.Errorf("parse PORT2_REQ: no name: %w", errTooShort)
 	}
 	if bytes.IndexByte(name, 0) >= 0 {
-		return nil, fmt.Errorf("parse PORT2_REQ: %w", errNameNUL)
+		return fmt.Errorf("parse PORT2_REQ: %w", errNameNUL)
 	}
 	n, ok := utf8Chars(name)
 	if !ok {
-		return nil, fmt.Errorf("parse PORT2_REQ: %w", errNameEncoding)
+		return fmt.Errorf("parse PORT2_REQ: %w", errNameEncoding)
 	}
 	if n+1 > MaxNameChars {
-		return nil, fmt.Errorf("parse PORT2_REQ: %d characters: %w", n, errNameTooLong)
+		return fmt.Errorf("parse PORT2_REQ: %d characters: %w", n, errNameTooLong)
 	}
-	return &PortPlease2Req{Name: string(name)}, nil
+	*m = PortPlease2Req{Name: string(name)}
+	return nil
 }
 
 // parseStopReq: the name is the rest of the body, compared as a C string.

@@ -183,22 +183,18 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 			FD: r.Conn.FD, Conn: r.Conn.ID,
 		})
 	}
-	var reply [6]byte
-	n := 0
+	x := Alive2XResp{Result: 1, Creation: ErrorCreation}
+	o := Alive2Resp{Result: 1, Creation: ErrorCreation}
 	if err != nil {
 		s.logAlive2Error(m, err)
-		n = len((&Alive2XResp{Result: 1, Creation: ErrorCreation}).Append(reply[:0]))
-		if m.HighVsn < 6 {
-			n = len((&Alive2Resp{Result: 1, Creation: ErrorCreation}).Append(reply[:0]))
-		}
 	} else {
 		s.logRegistered(node, reg)
 		c := node.CreationFor(m.HighVsn)
-		if m.HighVsn >= 6 {
-			n = len((&Alive2XResp{Creation: c}).Append(reply[:0]))
-		} else {
-			n = len((&Alive2Resp{Creation: uint16(c)}).Append(reply[:0]))
-		}
+		x, o = Alive2XResp{Creation: c}, Alive2Resp{Creation: uint16(c)}
+	}
+	reply := x.Append
+	if m.HighVsn < 6 {
+		reply = o.Append
 	}
 	// The reply goes out now, in one write, so its failure is known here.
 	// As in the C epmd, a failed reply undoes the registration and the
@@ -207,7 +203,7 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 	// name whoever holds it, so a duplicate request reset before its reply
 	// removes the original holder — any client could unregister any node.
 	// Here only the registration this request made is undone.
-	_, err = w.Write(reply[:n])
+	err = writeShort(w, reply)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -219,20 +215,18 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 		return
 	}
 	s.logSent(KindAlive2, m.Name, "")
-	if node == nil {
-		r.Conn.keep(nil)
-		return
+	r.Conn.keep(node, reg)
+}
+
+// writeShort writes a short reply that appendTo renders: into the
+// writer's buffer when it is the server's own (no copy of its own, which
+// an interface's Write would have to allocate), else through w.Write.
+func writeShort(w ResponseWriter, appendTo func([]byte) []byte) error {
+	if cw, ok := w.(*connWriter); ok {
+		return cw.writeAppended(appendTo)
 	}
-	// The closure outlives the request: it must not capture r (whose Body
-	// is the connection's read buffer). The node is gone already when a
-	// STOP took it and closed the connection: as the C epmd, which
-	// unregisters the node before it closes the connection and so never
-	// looks the descriptor up, say nothing then.
-	r.Conn.keep(func() {
-		if reg.Unregister(node) {
-			s.logUnregistered(node, reg)
-		}
-	})
+	_, err := w.Write(appendTo(make([]byte, 0, 16)))
+	return err
 }
 
 func (h core) portPlease2(w ResponseWriter, r *Request, m *PortPlease2Req) {
@@ -246,12 +240,7 @@ func (h core) portPlease2(w ResponseWriter, r *Request, m *PortPlease2Req) {
 		PortNo: node.PortNo, NodeType: node.NodeType, Protocol: node.Protocol,
 		HighVsn: node.HighVsn, LowVsn: node.LowVsn, Name: node.Name, Extra: node.Extra,
 	}
-	if cw, ok := w.(*connWriter); ok {
-		// Rendered straight into the writer's buffer (no copy of its own).
-		_ = cw.writeAppended(resp.Append)
-	} else {
-		_, _ = w.Write(resp.Append(make([]byte, 0, 14+len(node.Name)+len(node.Extra))))
-	}
+	_ = writeShort(w, resp.Append)
 	h.s.logSent(KindPortPlease2, m.Name, "ok")
 }
 

@@ -166,14 +166,22 @@ func (s *Server) keptLoop(rc syscall.RawConn) {
 		for i := range max(n, 0) {
 			id := epollID(&evs[i])
 			k.mu.Lock()
-			c := k.conns[id]
-			delete(k.conns, id)
-			p := k.pending[id]
-			delete(k.pending, id)
+			var p *pendingReq
+			c, ok := k.conns[id]
+			if ok {
+				delete(k.conns, id)
+				// The loop ends it now: closing it need not look for it
+				// here again (unwatchKept).
+				c.watched.Store(false)
+			} else if p = k.pending[id]; p != nil {
+				delete(k.pending, id)
+			}
 			k.mu.Unlock()
 			switch {
 			case c != nil:
-				if !s.endKeptNow(c) {
+				if s.endKeptNow(c) {
+					s.recycle(c)
+				} else {
 					go s.finishKept(c)
 				}
 			case p != nil:

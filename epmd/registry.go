@@ -80,28 +80,28 @@ type MemRegistry struct {
 	Now func() time.Time
 
 	mu            sync.Mutex
-	reg           map[string]*regEntry
-	head          *regEntry // newest registration
-	unreg         map[string]*unregEntry
-	ufront, uback *unregEntry // oldest, newest unregistered
-	names         []byte      // NAMES reply for namesPort; nil after a change
+	reg           map[string]*entry
+	head          *entry // newest registration
+	unreg         map[string]*entry
+	ufront, uback *entry // oldest, newest unregistered
+	names         []byte // NAMES reply for namesPort; nil after a change
 	namesPort     uint32
 }
 
-type regEntry struct {
-	node       *Node
-	prev, next *regEntry // prev is newer
-}
-
-type unregEntry struct {
-	node       *Node
-	prev, next *unregEntry // next is newer
+// entry is a node and its place in one of the two lists: the registered
+// (from head, newest first: prev is newer) or, once unregistered, the
+// remembered (from ufront, oldest first: next is newer). A node moves
+// from the first to the second in its own entry, so a registration and
+// its end allocate one object between them.
+type entry struct {
+	node       Node
+	prev, next *entry
 }
 
 func (r *MemRegistry) init() {
 	if r.reg == nil {
-		r.reg = make(map[string]*regEntry)
-		r.unreg = make(map[string]*unregEntry)
+		r.reg = make(map[string]*entry)
+		r.unreg = make(map[string]*entry)
 	}
 }
 
@@ -148,18 +148,17 @@ func (r *MemRegistry) Register(n Node) (*Node, error) {
 	} else {
 		n.Creation = bump(uint32(r.now().Unix()))
 	}
-	node := &n
-	e := &regEntry{node: node, next: r.head}
+	e := &entry{node: n, next: r.head}
 	if r.head != nil {
 		r.head.prev = e
 	}
 	r.head = e
 	r.reg[n.Name] = e
 	r.names = nil
-	return node, nil
+	return &e.node, nil
 }
 
-func (r *MemRegistry) unlinkUnreg(u *unregEntry) {
+func (r *MemRegistry) unlinkUnreg(u *entry) {
 	if u.prev != nil {
 		u.prev.next = u.next
 	} else {
@@ -175,7 +174,7 @@ func (r *MemRegistry) unlinkUnreg(u *unregEntry) {
 
 // remove unlinks e from the registered list and appends its node to the
 // remembered FIFO.
-func (r *MemRegistry) remove(e *regEntry) {
+func (r *MemRegistry) remove(e *entry) {
 	if e.prev != nil {
 		e.prev.next = e.next
 	} else {
@@ -186,14 +185,14 @@ func (r *MemRegistry) remove(e *regEntry) {
 	}
 	delete(r.reg, e.node.Name)
 	r.names = nil
-	u := &unregEntry{node: e.node, prev: r.uback}
+	e.prev, e.next = r.uback, nil
 	if r.uback != nil {
-		r.uback.next = u
+		r.uback.next = e
 	} else {
-		r.ufront = u
+		r.ufront = e
 	}
-	r.uback = u
-	r.unreg[e.node.Name] = u
+	r.uback = e
+	r.unreg[e.node.Name] = e
 }
 
 // Unregister implements Registry.
@@ -201,7 +200,7 @@ func (r *MemRegistry) Unregister(n *Node) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.reg[n.Name]
-	if !ok || e.node != n {
+	if !ok || &e.node != n {
 		return false
 	}
 	r.remove(e)
@@ -217,7 +216,7 @@ func (r *MemRegistry) UnregisterName(name string) (*Node, bool) {
 		return nil, false
 	}
 	r.remove(e)
-	return e.node, true
+	return &e.node, true
 }
 
 // Lookup implements Registry.
@@ -228,7 +227,7 @@ func (r *MemRegistry) Lookup(name string) (*Node, bool) {
 	if !ok {
 		return nil, false
 	}
-	return e.node, true
+	return &e.node, true
 }
 
 // Nodes implements Registry.
@@ -236,7 +235,7 @@ func (r *MemRegistry) Nodes(dst []*Node) []*Node {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for e := r.head; e != nil; e = e.next {
-		dst = append(dst, e.node)
+		dst = append(dst, &e.node)
 	}
 	return dst
 }
@@ -270,7 +269,7 @@ func (r *MemRegistry) Unused(dst []*Node) []*Node {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for u := r.ufront; u != nil; u = u.next {
-		dst = append(dst, u.node)
+		dst = append(dst, &u.node)
 	}
 	return dst
 }

@@ -158,7 +158,8 @@ type Conn struct {
 	s             *Server
 	nc            net.Conn
 	packetTimeout atomic.Int64 // time.Duration
-	release       func()
+	regNode       *Node        // the registration a kept connection made, if any
+	regTable      Registry     // where it made it
 	kept          bool
 	closed        atomic.Bool
 	watched       atomic.Bool     // handed to the server's keptConns
@@ -175,10 +176,22 @@ func (c *Conn) SetPacketTimeout(d time.Duration) { c.packetTimeout.Store(int64(d
 
 // keep makes the connection a registration connection: it stays open
 // after the handler returns, without timeout, until anything happens on
-// it; then release (if not nil) runs.
-func (c *Conn) keep(release func()) {
+// it; then release ends node's registration in reg, when node is not nil
+// (a registration that failed keeps its connection too).
+func (c *Conn) keep(node *Node, reg Registry) {
 	c.kept = true
-	c.release = release
+	c.regNode, c.regTable = node, reg
+}
+
+// release ends the registration the connection made, if it is still the
+// one its name has. The node is gone already when a STOP took it and
+// closed the connection: as the C epmd, which unregisters the node before
+// it closes the connection and so never looks the descriptor up, it says
+// nothing then.
+func (c *Conn) release() {
+	if c.regNode != nil && c.regTable.Unregister(c.regNode) {
+		c.s.logUnregistered(c.regNode, c.regTable)
+	}
 }
 
 // AwaitClose reads and discards what the peer sends until it closes the
@@ -505,9 +518,10 @@ type fdConns struct {
 // statePool when the request is served, a registration's too: a held
 // registration keeps only its fdConns.
 type inlineState struct {
-	w   connWriter
-	req Request
-	out [64]byte // the writer's buffer, until a reply outgrows it
+	w    connWriter
+	req  Request
+	room msgRoom  // what req.Msg points to, for ALIVE2 and PORT_PLEASE2
+	out  [64]byte // the writer's buffer, until a reply outgrows it
 }
 
 // connPool and statePool hold what inline connections were served with;
@@ -703,16 +717,23 @@ func (s *Server) serveInline(c *Conn) {
 	if end == servedElsewhere {
 		return
 	}
-	// Nothing refers to the state now: the bare protocol keeps no request
-	// or writer, a registration's release keeps neither.
-	c.st = nil
+	// Nothing refers to the state now (serveBody let go of it in c): the
+	// bare protocol keeps no request or writer, a registration neither.
 	statePool.Put(st)
-	// Nor to a connection closed and untracked here, unless a STOP looked
-	// it up before (closeConn: the registration's ID was in the node table
-	// from Register on) and is still closing it, or the server closes:
-	// Close may hold it in its list of those to close. Both found it under
-	// s.mu, before untrack.
-	if end == servedClosed && c.pins.Load() == 0 && !s.isClosing() {
+	if end == servedClosed {
+		s.recycle(c)
+	}
+}
+
+// recycle gives the object of a connection the server accepted itself
+// back to connPool once the connection is closed and untracked: nothing
+// refers to it then (the node table, timers and the watcher know it by
+// its ID), unless a STOP looked it up before (closeConn: the
+// registration's ID was in the node table from Register on) and is still
+// closing it, or the server closes: Close may hold it in its list of
+// those to close. Both found it under s.mu, before untrack.
+func (s *Server) recycle(c *Conn) {
+	if c.inl != nil && c.pins.Load() == 0 && !s.isClosing() {
 		connPool.Put(c.inl)
 	}
 }
@@ -741,6 +762,7 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 	if ok {
 		req, ok = s.decode(c, body)
 	}
+	c.st = nil // decode was the inline state's last use through c
 	if !ok {
 		framePool.Put(buf)
 		s.endConn(c)
@@ -749,9 +771,7 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 	s.handler.ServeEPMD(s.ctx, w, req)
 	framePool.Put(buf)
 	if c.closed.Load() {
-		if c.release != nil {
-			c.release()
-		}
+		c.release()
 		s.endConn(c)
 		return keptOrClosed(c)
 	}
@@ -760,8 +780,11 @@ func (s *Server) serveBody(c *Conn, w *connWriter, buf *[inbufSize]byte, body []
 		go s.finishWrite(c, w)
 		return servedElsewhere
 	}
+	// Read before: a registration handed to the watcher may end at once,
+	// and its object go to another accept loop's connection (recycle).
+	end := keptOrClosed(c)
 	s.endOrKeep(c, w.now)
-	return keptOrClosed(c)
+	return end
 }
 
 func keptOrClosed(c *Conn) served {
@@ -852,13 +875,11 @@ func (s *Server) endKeptNow(c *Conn) bool {
 func (s *Server) keptEnded(c *Conn, data []byte, err error) {
 	if c.closed.Load() {
 		// Closed by the server (STOP, KILL, Close): already accounted for.
-		if c.release != nil {
-			c.release()
-		}
+		c.release()
 		return
 	}
 	s.logKeptEnd(c, data, err)
-	if c.release != nil {
+	if c.regNode != nil {
 		c.release()
 	} else {
 		s.log1(msgUnregUnknownFD, slog.Int("fd", c.FD))
@@ -985,7 +1006,11 @@ func (s *Server) decode(c *Conn, body []byte) (*Request, bool) {
 		s.log0(msgStopNo)
 		return nil, false
 	}
-	msg, err := ParseRequest(body)
+	var room *msgRoom
+	if c.st != nil {
+		room = &c.st.room
+	}
+	msg, err := parseRequest(body, room)
 	if err != nil {
 		s.logDropped(c, kind, body, err)
 		return nil, false

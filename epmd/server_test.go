@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,6 +181,56 @@ func TestRegistrationLifetime(t *testing.T) {
 	if want := []byte{'v', 0, 0x6b, 0x01, 0x2c, 0x50}; !bytes.Equal(again, want) {
 		t.Fatalf("re-registration reply % x, want % x (creation bumped)", again, want)
 	}
+}
+
+// TestChurnOnTwoListeners: registrations made and ended at once on two
+// listeners, each with its own accept loop, all get their reply and all
+// end. The watcher ends a registration and gives its connection's object
+// to whichever accept loop takes one next: the loop that served it must
+// not touch it once it is watched (under -race, such a touch is reported
+// as a race with the other loop's accept).
+func TestChurnOnTwoListeners(t *testing.T) {
+	const clients, cycles = 4, 150
+	reg := &epmd.MemRegistry{}
+	s := &epmd.Server{Registry: reg}
+	addrs := []string{startServer(t, s), startServer(t, s)}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		wg.Go(func() {
+			addr := addrs[i%2]
+			reply := make([]byte, 6)
+			for k := range cycles {
+				req := &epmd.Alive2Req{PortNo: 4711, NodeType: 'M', HighVsn: 6, LowVsn: 5, Name: fmt.Sprintf("c%d_%d", i, k)}
+				conn, err := net.Dial("tcp4", addr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_ = conn.SetDeadline(time.Now().Add(ioTimeout))
+				_, err = conn.Write(epmd.AppendFrame(nil, req))
+				if err == nil {
+					_, err = io.ReadFull(conn, reply)
+				}
+				conn.Close()
+				if err == nil && (reply[0] != 'v' || reply[1] != 0) {
+					err = fmt.Errorf("reply % x, want 76 00 and a creation", reply)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("client %d, cycle %d (%s): %w", i, k, addr, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	waitFor(t, "every registration ended and its connection closed", func() bool {
+		return reg.Len() == 0 && s.OpenConns() == 0
+	})
 }
 
 func TestFailedAlive2KeepsConnection(t *testing.T) {
