@@ -80,29 +80,38 @@ type MemRegistry struct {
 	Now func() time.Time
 
 	mu            sync.Mutex
-	reg           map[string]*entry
-	head          *entry // newest registration
-	unreg         map[string]*entry
-	ufront, uback *entry // oldest, newest unregistered
-	names         []byte // NAMES reply for namesPort; nil after a change
+	byName        map[string]*entry // registered and remembered alike
+	nreg, nunreg  int               // how many of each
+	head          *entry            // newest registration
+	ufront, uback *entry            // oldest, newest unregistered
+	names         []byte            // NAMES reply for namesPort; nil after a change
 	namesPort     uint32
 }
 
 // entry is a node and its place in one of the two lists: the registered
 // (from head, newest first: prev is newer) or, once unregistered, the
 // remembered (from ufront, oldest first: next is newer). A node moves
-// from the first to the second in its own entry, so a registration and
-// its end allocate one object between them.
+// from the first to the second in its own entry, under the same name in
+// byName, so a registration and its end allocate one object and make
+// three map operations between them (lookup and insert, lookup).
 type entry struct {
 	node       Node
 	prev, next *entry
+	registered bool // in the first list, else in the second
 }
 
 func (r *MemRegistry) init() {
-	if r.reg == nil {
-		r.reg = make(map[string]*entry)
-		r.unreg = make(map[string]*entry)
+	if r.byName == nil {
+		r.byName = make(map[string]*entry)
 	}
+}
+
+// registered returns the entry registered under name, or nil.
+func (r *MemRegistry) registered(name string) *entry {
+	if e := r.byName[name]; e != nil && e.registered {
+		return e
+	}
+	return nil
 }
 
 func (r *MemRegistry) now() time.Time {
@@ -135,25 +144,29 @@ func (r *MemRegistry) Register(n Node) (*Node, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.init()
-	if _, ok := r.reg[n.Name]; ok {
+	u := r.byName[n.Name]
+	switch {
+	case u != nil && u.registered:
 		return nil, ErrNameInUse
-	}
-	if u, ok := r.unreg[n.Name]; ok {
+	case u != nil:
+		// Its new entry takes its place in byName below.
 		r.unlinkUnreg(u)
 		n.Creation = bump(u.node.Creation)
-	} else if len(r.unreg) > r.limit() {
-		u := r.ufront
+	case r.nunreg > r.limit():
+		u = r.ufront
 		r.unlinkUnreg(u)
+		delete(r.byName, u.node.Name)
 		n.Creation = u.node.Creation
-	} else {
+	default:
 		n.Creation = bump(uint32(r.now().Unix()))
 	}
-	e := &entry{node: n, next: r.head}
+	e := &entry{node: n, next: r.head, registered: true}
 	if r.head != nil {
 		r.head.prev = e
 	}
 	r.head = e
-	r.reg[n.Name] = e
+	r.byName[n.Name] = e
+	r.nreg++
 	r.names = nil
 	return &e.node, nil
 }
@@ -169,7 +182,7 @@ func (r *MemRegistry) unlinkUnreg(u *entry) {
 	} else {
 		r.uback = u.prev
 	}
-	delete(r.unreg, u.node.Name)
+	r.nunreg--
 }
 
 // remove unlinks e from the registered list and appends its node to the
@@ -183,24 +196,24 @@ func (r *MemRegistry) remove(e *entry) {
 	if e.next != nil {
 		e.next.prev = e.prev
 	}
-	delete(r.reg, e.node.Name)
+	r.nreg--
 	r.names = nil
-	e.prev, e.next = r.uback, nil
+	e.prev, e.next, e.registered = r.uback, nil, false
 	if r.uback != nil {
 		r.uback.next = e
 	} else {
 		r.ufront = e
 	}
 	r.uback = e
-	r.unreg[e.node.Name] = e
+	r.nunreg++
 }
 
 // Unregister implements Registry.
 func (r *MemRegistry) Unregister(n *Node) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.reg[n.Name]
-	if !ok || &e.node != n {
+	e := r.registered(n.Name)
+	if e == nil || &e.node != n {
 		return false
 	}
 	r.remove(e)
@@ -211,8 +224,8 @@ func (r *MemRegistry) Unregister(n *Node) bool {
 func (r *MemRegistry) UnregisterName(name string) (*Node, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.reg[name]
-	if !ok {
+	e := r.registered(name)
+	if e == nil {
 		return nil, false
 	}
 	r.remove(e)
@@ -223,8 +236,8 @@ func (r *MemRegistry) UnregisterName(name string) (*Node, bool) {
 func (r *MemRegistry) Lookup(name string) (*Node, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.reg[name]
-	if !ok {
+	e := r.registered(name)
+	if e == nil {
 		return nil, false
 	}
 	return &e.node, true
@@ -278,5 +291,5 @@ func (r *MemRegistry) Unused(dst []*Node) []*Node {
 func (r *MemRegistry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.reg)
+	return r.nreg
 }

@@ -54,8 +54,8 @@ var scenarioMutants = []scenarioMutant{
 		What: "a name registered again is treated as new: its remembered creation is not kept and bumped, the clock gives it one",
 		Edits: []edit{{
 			File: "epmd/registry.go",
-			Old:  "if u, ok := r.unreg[n.Name]; ok {\n",
-			New:  "if u, ok := r.unreg[n.Name]; ok && false {\n",
+			Old:  "case u != nil:\n",
+			New:  "case u != nil && false:\n",
 		}},
 	},
 	{
