@@ -112,7 +112,10 @@ func TestRegistrationCycleAllocatesTwo(t *testing.T) {
 			_ = c.Close()
 		}
 		// The watcher ends each registration, closes and recycles its
-		// connection; OpenConns counts it until untrack, just before.
+		// connection; OpenConns counts it until untrack, just before. With
+		// one P this goroutine runs again only when the watcher parks,
+		// after its whole batch, recycles included (or is preempted, after
+		// 10 ms: a batch of 50 takes well under one).
 		for (reg.Len() > 0 || r.s.OpenConns() > 0) && time.Now().Before(deadline) {
 			runtime.Gosched()
 		}

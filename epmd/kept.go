@@ -195,6 +195,7 @@ func (s *Server) keptLoop(rc syscall.RawConn) {
 			// in a goroutine of its own.
 			for id, c := range k.conns {
 				delete(k.conns, id)
+				c.watched.Store(false)
 				go s.finishKept(c)
 			}
 			for id, p := range k.pending {

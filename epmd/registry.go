@@ -182,6 +182,8 @@ func (r *MemRegistry) unlinkUnreg(u *entry) {
 	} else {
 		r.uback = u.prev
 	}
+	// A *Node the caller keeps holds its entry: not the entries after it.
+	u.prev, u.next = nil, nil
 	r.nunreg--
 }
 

@@ -3,8 +3,10 @@ package epmd_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/chaos-epmd/chaos-epmd/epmd"
 )
@@ -119,6 +121,34 @@ func TestRegistryRecyclesOldestSlot(t *testing.T) {
 	if n3.Creation != 1005 {
 		t.Fatalf("n3 creation = %d, want 1005 (1004 bumped)", n3.Creation)
 	}
+}
+
+// TestRegistryForgottenNodeHoldsNoOther: a *Node kept after its name was
+// forgotten (its remembered slot taken by a new name) keeps only itself
+// reachable, not the nodes remembered after it: a node and its place in
+// the lists share one object.
+func TestRegistryForgottenNodeHoldsNoOther(t *testing.T) {
+	r := &epmd.MemRegistry{UnregMemory: 1}
+	cycle := func(name string) *epmd.Node {
+		n, err := r.Register(epmd.Node{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Unregister(n)
+		return n
+	}
+	a := cycle("a")
+	wb := weak.Make(cycle("b")) // remembered after a
+	cycle("c")                  // 2 remembered > 1: takes a's slot
+	cycle("d")                  // takes b's
+	if got := fmt.Sprint(names(r.Unused(nil))); got != "[c d]" {
+		t.Fatalf("Unused = %s, want [c d]", got)
+	}
+	runtime.GC()
+	if wb.Value() != nil {
+		t.Fatal("b is still reachable after its slot was taken: the forgotten a holds it")
+	}
+	runtime.KeepAlive(a)
 }
 
 func TestRegistryZeroValueAndConcurrency(t *testing.T) {

@@ -162,7 +162,7 @@ type Conn struct {
 	regTable      Registry     // where it made it
 	kept          bool
 	closed        atomic.Bool
-	watched       atomic.Bool     // handed to the server's keptConns
+	watched       atomic.Bool     // in keptConns.conns: closing it must take it out
 	inEpoll       bool            // in keptConns' epoll instance (keptConns.mu)
 	raw           syscall.RawConn // nil when nc has no descriptor
 	inl           *fdConns        // what it came in, when the server accepted it itself
@@ -506,8 +506,8 @@ func newRawAcceptor(rc syscall.RawConn) *rawAcceptor {
 }
 
 // fdConns is a Conn and its fdConn in one allocation. A connection
-// closed wholly on the inline path gives it back to connPool (see
-// serveInline), so that a request that ends there allocates nothing.
+// closed wholly on the inline path, or a registration the watcher ended,
+// gives it back to connPool (recycle), so that neither allocates it.
 type fdConns struct {
 	c  Conn
 	fc fdConn
@@ -734,6 +734,7 @@ func (s *Server) serveInline(c *Conn) {
 // those to close. Both found it under s.mu, before untrack.
 func (s *Server) recycle(c *Conn) {
 	if c.inl != nil && c.pins.Load() == 0 && !s.isClosing() {
+		c.regNode, c.regTable = nil, nil // nor hold a node while pooled
 		connPool.Put(c.inl)
 	}
 }
