@@ -12,10 +12,8 @@ import (
 	"net"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 // TestInlineNamesAllocatesNothing: a NAMES request that arrived with its
@@ -145,7 +143,7 @@ func (r *inlineRig) serveQueued(t *testing.T, n, least int) (short int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if queuedNow(c.FD) < least {
+		if n, _ := inq(c.FD); n < least {
 			short++
 		}
 		if !r.s.track(c) {
@@ -154,15 +152,6 @@ func (r *inlineRig) serveQueued(t *testing.T, n, least int) (short int) {
 		r.s.serveInline(c)
 	}
 	return short
-}
-
-// queuedNow is queued without a test to fail: it allocates nothing.
-func queuedNow(fd int) int {
-	var n int32
-	if _, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(fd), 0x541B, uintptr(unsafe.Pointer(&n))); e != 0 {
-		return -1
-	}
-	return int(n)
 }
 
 // TestInlineReuseWaitsForStop: a connection that a STOP looked up

@@ -203,7 +203,7 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 	// name whoever holds it, so a duplicate request reset before its reply
 	// removes the original holder — any client could unregister any node.
 	// Here only the registration this request made is undone.
-	err = writeShort(w, reply)
+	err = writeShort(w, 6, reply)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -218,14 +218,15 @@ func (h core) alive2(w ResponseWriter, r *Request, m *Alive2Req) {
 	r.Conn.keep(node, reg)
 }
 
-// writeShort writes a short reply that appendTo renders: into the
-// writer's buffer when it is the server's own (no copy of its own, which
-// an interface's Write would have to allocate), else through w.Write.
-func writeShort(w ResponseWriter, appendTo func([]byte) []byte) error {
+// writeShort writes a reply of at most size bytes that appendTo renders:
+// into the writer's buffer when it is the server's own (no copy of its
+// own, which an interface's Write would have to allocate), else through
+// w.Write.
+func writeShort(w ResponseWriter, size int, appendTo func([]byte) []byte) error {
 	if cw, ok := w.(*connWriter); ok {
 		return cw.writeAppended(appendTo)
 	}
-	_, err := w.Write(appendTo(make([]byte, 0, 16)))
+	_, err := w.Write(appendTo(make([]byte, 0, size)))
 	return err
 }
 
@@ -240,7 +241,7 @@ func (h core) portPlease2(w ResponseWriter, r *Request, m *PortPlease2Req) {
 		PortNo: node.PortNo, NodeType: node.NodeType, Protocol: node.Protocol,
 		HighVsn: node.HighVsn, LowVsn: node.LowVsn, Name: node.Name, Extra: node.Extra,
 	}
-	_ = writeShort(w, resp.Append)
+	_ = writeShort(w, 14+len(node.Name)+len(node.Extra), resp.Append)
 	h.s.logSent(KindPortPlease2, m.Name, "ok")
 }
 

@@ -97,11 +97,19 @@ func (r *inlineRig) accept(t *testing.T, arrived int) *Conn {
 // queued is how many bytes wait to be read on the socket (SIOCINQ).
 func queued(t *testing.T, fd int) int {
 	t.Helper()
-	var n int32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), 0x541B /* SIOCINQ, as FIONREAD */, uintptr(unsafe.Pointer(&n))); e != 0 {
+	n, e := inq(fd)
+	if e != 0 {
 		t.Fatal(e)
 	}
-	return int(n)
+	return n
+}
+
+// inq is the number of bytes queued on fd to be read (SIOCINQ, as
+// FIONREAD); it allocates nothing.
+func inq(fd int) (int, syscall.Errno) {
+	var n int32
+	_, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(fd), 0x541B, uintptr(unsafe.Pointer(&n)))
+	return int(n), e
 }
 
 func (r *inlineRig) dial(t *testing.T, rcvbuf int) *net.TCPConn {

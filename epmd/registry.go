@@ -81,7 +81,7 @@ type MemRegistry struct {
 
 	mu            sync.Mutex
 	byName        map[string]*entry // registered and remembered alike
-	nreg, nunreg  int               // how many of each
+	nreg          int               // how many of them are registered
 	head          *entry            // newest registration
 	ufront, uback *entry            // oldest, newest unregistered
 	names         []byte            // NAMES reply for namesPort; nil after a change
@@ -152,7 +152,7 @@ func (r *MemRegistry) Register(n Node) (*Node, error) {
 		// Its new entry takes its place in byName below.
 		r.unlinkUnreg(u)
 		n.Creation = bump(u.node.Creation)
-	case r.nunreg > r.limit():
+	case len(r.byName)-r.nreg > r.limit(): // remembered ones
 		u = r.ufront
 		r.unlinkUnreg(u)
 		delete(r.byName, u.node.Name)
@@ -184,7 +184,6 @@ func (r *MemRegistry) unlinkUnreg(u *entry) {
 	}
 	// A *Node the caller keeps holds its entry: not the entries after it.
 	u.prev, u.next = nil, nil
-	r.nunreg--
 }
 
 // remove unlinks e from the registered list and appends its node to the
@@ -207,7 +206,6 @@ func (r *MemRegistry) remove(e *entry) {
 		r.ufront = e
 	}
 	r.uback = e
-	r.nunreg++
 }
 
 // Unregister implements Registry.
