@@ -73,12 +73,14 @@ func TestHoldPorts(t *testing.T) {
 // connection's local port when the fault was added, closed during the
 // spec.
 func TestHoldPortsTakesPortWhenFreed(t *testing.T) {
-	other, err := net.Listen("tcp4", "127.0.0.2:0")
+	// Not a port from the ephemeral range: another process's connect could
+	// take it once the other listener closes (epmdtest.Port).
+	p := epmdtest.Port(t)
+	other, err := net.Listen("tcp4", "127.0.0.2:"+strconv.Itoa(p))
 	if err != nil {
 		t.Skipf("no 127.0.0.2: %v", err)
 	}
 	defer other.Close()
-	p := other.Addr().(*net.TCPAddr).Port
 	logs := &logRecorder{}
 	inj := faults.NewInjector(1, slog.New(logs))
 	spec := "hold_ports=" + strconv.Itoa(p)
@@ -123,11 +125,11 @@ func TestHoldPortsTakesPortWhenFreed(t *testing.T) {
 // TestHoldPortsRemovedWhileWaiting: removing the fault while a port is
 // still in use elsewhere ends the retries: the port is not taken later.
 func TestHoldPortsRemovedWhileWaiting(t *testing.T) {
-	other, err := net.Listen("tcp4", "127.0.0.2:0")
+	p := epmdtest.Port(t) // as above
+	other, err := net.Listen("tcp4", "127.0.0.2:"+strconv.Itoa(p))
 	if err != nil {
 		t.Skipf("no 127.0.0.2: %v", err)
 	}
-	p := other.Addr().(*net.TCPAddr).Port
 	inj := faults.NewInjector(1, nil)
 	info, err := inj.AddSpec("hold_ports=" + strconv.Itoa(p))
 	if err != nil {
