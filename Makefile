@@ -109,7 +109,8 @@ bench: build deps
 
 ## bench-accept: the same servers' accept calls while 1000 nodes register,
 ## traced with perf (root; deps installs linux-perf): calls over 1 ms, and
-## their time blocked, waiting for a CPU, in softirqs, or running (or stolen)
+## their time blocked, waiting for a CPU, in softirqs, or running (or stolen),
+## and how much of it the host stole at least
 bench-accept: build deps
 	$(BUILD_NULLEPMD)
 	$(GO) run ./cmd/epmd-bench $(BENCH_TARGETS) -phases register -rounds 5 -accept-trace $(BENCHFLAGS)

@@ -34,8 +34,16 @@ type acceptStats struct {
 	// thread ran, as far as the kernel can tell: softirq is the part of it
 	// its CPU spent in softirqs (network receive work, mostly for other
 	// connections, done in the call's context); time the hypervisor stole
-	// from the virtual CPU counts as running.
+	// from the virtual CPU counts as running (or softirq).
 	slowTime, blocked, preempted, softirq time.Duration
+	// stolen is how much of the slow calls' time on a CPU the hypervisor
+	// stole at least, from the scheduler's updates of the calling thread's
+	// run time: that run time is counted on the task clock, which leaves
+	// out stolen time (CONFIG_PARAVIRT_TIME_ACCOUNTING; without it, or
+	// with CONFIG_IRQ_TIME_ACCOUNTING, which leaves out interrupts too,
+	// this is 0 or counts interrupts as stolen). An update covering part
+	// of a call counts only what cannot lie outside the call.
+	stolen time.Duration
 }
 
 // running is the slow calls' time on a CPU outside softirqs (or stolen by
@@ -45,9 +53,10 @@ func (s acceptStats) running() time.Duration {
 }
 
 // acceptTraceEvents are the perf events the trace records: every accept
-// call's entry and exit, every context switch, and every softirq.
+// call's entry and exit, every context switch, every softirq, and every
+// update of a thread's run time.
 var acceptTraceEvents = []string{
-	"sched:sched_switch", "irq:softirq_entry", "irq:softirq_exit",
+	"sched:sched_switch", "irq:softirq_entry", "irq:softirq_exit", "sched:sched_stat_runtime",
 	"syscalls:sys_enter_accept", "syscalls:sys_exit_accept",
 	"syscalls:sys_enter_accept4", "syscalls:sys_exit_accept4",
 }
@@ -215,7 +224,13 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 	entered := make(map[int]call) // tid: the call it is in
 	callers := make(map[int]bool) // tids that entered an accept call
 	var calls []call
-	switches := make(map[int][]sw)   // tid: its switches
+	switches := make(map[int][]sw) // tid: its switches
+	// A thread's run time is updated while it is on a CPU (at its switch
+	// out, at ticks, at wakeups on its CPU): between two updates, or a
+	// switch in and an update, the wall-clock time it did not get is
+	// what the hypervisor stole.
+	onSince := make(map[int]int64)   // tid: its last switch in or update, while on a CPU
+	stolen := make(map[int][]steal)  // tid: its intervals with stolen time, in time order
 	softirqs := make(map[int][]span) // cpu: its softirqs, in time order
 	inSoftirq := make(map[int]int64) // cpu: the softirq it runs, from
 	sc := bufio.NewScanner(r)
@@ -239,6 +254,8 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			kind = 'i'
 		case "irq:softirq_exit":
 			kind = 'o'
+		case "sched:sched_stat_runtime":
+			kind = 'r'
 		default:
 			continue
 		}
@@ -272,6 +289,20 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 				calls = append(calls, c)
 			}
 			delete(entered, tid)
+		case 'r':
+			tid, ran, ok := parseRuntime(f[4:])
+			if !ok {
+				return nil, bad("want pid= and runtime= in a sched_stat_runtime")
+			}
+			if !callers[tid] {
+				break
+			}
+			if from, ok := onSince[tid]; ok && t >= from {
+				if lost := t - from - ran; lost > 0 {
+					stolen[tid] = append(stolen[tid], steal{span{from, t}, lost})
+				}
+			}
+			onSince[tid] = t
 		case 'i':
 			inSoftirq[cpu] = t
 		case 'o':
@@ -291,9 +322,11 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			// threads that have entered one need their switches kept.
 			if callers[prev] {
 				switches[prev] = append(switches[prev], sw{t: t, out: true, runnable: strings.HasPrefix(state, "R")})
+				delete(onSince, prev)
 			}
 			if callers[next] {
 				switches[next] = append(switches[next], sw{t: t, cpu: cpu})
+				onSince[next] = t
 			}
 		}
 	}
@@ -313,6 +346,7 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			// each switch out to the next switch in, then on that CPU.
 			cpu, from, on := c.cpu, c.t0, true
 			var off *sw
+			offCPU := s.blocked + s.preempted
 			for i, x := range switches[c.tid] {
 				if x.t < from || x.t > c.t1 { // perf script sorts by time: a line out of order is not counted
 					continue
@@ -333,6 +367,10 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			if on {
 				s.softirq += overlap(softirqs[cpu], from, c.t1)
 			}
+			// Out-of-order lines aside, the intervals lie where the
+			// thread was on a CPU.
+			offCPU = s.blocked + s.preempted - offCPU
+			s.stolen += min(stolenAtLeast(stolen[c.tid], c.t0, c.t1), max(0, d-offCPU))
 		}
 		out[c.pid] = s
 	}
@@ -341,6 +379,27 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 
 // span is a time interval in nanoseconds, [t0, t1].
 type span struct{ t0, t1 int64 }
+
+// steal is an interval of a thread on a CPU and how much of it (ns) its
+// task clock did not count.
+type steal struct {
+	span
+	lost int64
+}
+
+// stolenAtLeast returns how much of the intervals' lost time (in time
+// order) must lie inside [a, b]: all of an interval's inside it, and of one
+// that reaches outside, what is more than the part outside could hold.
+func stolenAtLeast(steals []steal, a, b int64) time.Duration {
+	i := sort.Search(len(steals), func(i int) bool { return steals[i].t1 > a })
+	var d int64
+	for ; i < len(steals) && steals[i].t0 < b; i++ {
+		x := steals[i]
+		outside := (x.t1 - x.t0) - (min(b, x.t1) - max(a, x.t0))
+		d += max(0, x.lost-outside)
+	}
+	return time.Duration(d)
+}
 
 // overlap returns how much of [a, b] the spans (in time order, not
 // overlapping each other) cover.
@@ -403,6 +462,29 @@ func parseTraceTime(s string) (int64, bool) {
 		ns = v
 	}
 	return secs*1e9 + ns, true
+}
+
+// parseRuntime reads pid (the thread's ID) and runtime (ns) from a
+// sched_stat_runtime's fields; a comm= with spaces or "=" in it comes
+// first, so the last of each counts.
+func parseRuntime(fields []string) (tid int, ran int64, ok bool) {
+	var haveTid, haveRan bool
+	for _, f := range fields {
+		k, v, found := strings.Cut(f, "=")
+		if !found {
+			continue
+		}
+		var err error
+		switch k {
+		case "pid":
+			tid, err = strconv.Atoi(v)
+			haveTid = err == nil && tid >= 0
+		case "runtime":
+			ran, err = strconv.ParseInt(v, 10, 64)
+			haveRan = err == nil && ran >= 0
+		}
+	}
+	return tid, ran, haveTid && haveRan
 }
 
 // parseSwitch reads prev_pid, prev_state and next_pid from a

@@ -17,12 +17,18 @@ import (
 // 200 makes one accept4 with 1 ms of softirqs inside, and exits a call
 // whose entry came before the trace; other events, other processes'
 // switches and the events of tasks perf has no record of (-1/-1) are
-// ignored.
+// ignored. The scheduler's updates of thread 101's run time say the host
+// stole at least 0.05 ms of the slow call's first 0.2 ms on a CPU (0.15
+// ms of 0.3 ms, 0.1 ms of which before the call), 0.2 ms of its next 0.3
+// ms, and at least 0.05 ms of its last 0.1 ms; thread 200's say at least
+// 0.5 ms of its call's last 1.5 ms.
 const acceptScript = `   100/101  [000] 5000.000100:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800
    100/101  [000] 5000.000600:   syscalls:sys_exit_accept4: 0x7
+   100/101  [000] 5000.000900:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=40000 [ns]
    100/101  [000] 5000.001000:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800
    100/101  [000] 5000.001100:          irq:softirq_entry: vec=3 [action=NET_RX]
    100/101  [000] 5000.001150:           irq:softirq_exit: vec=3 [action=NET_RX]
+   100/101  [000] 5000.001200:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=150000 [ns]
    100/101  [000] 5000.001200:         sched:sched_switch: prev_comm=chaos epmd prev_pid=101 prev_prio=120 prev_state=D ==> next_comm=swapper/0 next_pid=0 next_prio=120
      0/0    [000] 5000.002000:          irq:softirq_entry: vec=3 [action=NET_RX]
      0/0    [000] 5000.002500:           irq:softirq_exit: vec=3 [action=NET_RX]
@@ -30,22 +36,27 @@ const acceptScript = `   100/101  [000] 5000.000100:  syscalls:sys_enter_accept4
     -1/-1   [000] 5000.003300:         sched:sched_switch: prev_comm=kworker/0:1 prev_pid=19852 prev_prio=120 prev_state=R+ ==> next_comm=kworker/u8:3 next_pid=32056 next_prio=120
     -1/-1   [000] 5000.003400:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800
    100/101  [001] 5000.003400:          irq:softirq_entry: vec=3 [action=NET_RX]
+   100/101  [001] 5000.003500:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=100000 [ns]
    100/101  [001] 5000.003500:         sched:sched_switch: prev_comm=chaos epmd prev_pid=101 prev_prio=120 prev_state=R+ ==> next_comm=bench next_pid=300 next_prio=120
    300/300  [001] 5000.003600:           irq:softirq_exit: vec=3 [action=NET_RX]
+   300/300  [001] 5000.003700:   sched:sched_stat_runtime: comm=bench pid=300 runtime=1 [ns]
    300/300  [000] 5000.003900:         sched:sched_switch: prev_comm=bench prev_pid=300 prev_prio=120 prev_state=S ==> next_comm=chaos epmd next_pid=101 next_prio=120
    100/101  [000] 5000.003950:          irq:softirq_entry: vec=3 [action=NET_RX]
    100/101  [000] 5000.004000:   syscalls:sys_exit_accept4: 0x8
    100/101  [000] 5000.004050:           irq:softirq_exit: vec=3 [action=NET_RX]
+   100/101  [000] 5000.004100:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=50000 [ns]
    100/101  [000] 5000.004100:         sched:sched_switch: prev_comm=chaos epmd prev_pid=101 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
    100/100  [001] 5000.004200:  syscalls:sys_enter_accept: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0
    100/100  [001] 5000.004210:   syscalls:sys_exit_accept: 0x9
    200/200  [001] 5000.005000:   syscalls:sys_exit_accept4: 0x5
    200/200  [001] 5000.006000:  syscalls:sys_enter_accept4: fd: 0x00000004, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800
    200/200  [001] 5000.006500:           irq:softirq_exit: vec=3 [action=NET_RX]
+   200/200  [001] 5000.007000:   sched:sched_stat_runtime: comm=a pid=b pid=200 runtime=5 [ns]
    200/200  [001] 5000.007000:          irq:softirq_entry: vec=3 [action=NET_RX]
    200/200  [001] 5000.008000:           irq:softirq_exit: vec=3 [action=NET_RX]
    200/200  [001] 5000.008100:          irq:softirq_entry: vec=3 [action=NET_RX]
    200/200  [001] 5000.008500:   syscalls:sys_exit_accept4: 0xfffffffffffffff5
+   200/200  [001] 5000.009000:   sched:sched_stat_runtime: comm=a pid=200 runtime=1000000 [ns]
     -1/-1   [000] 5000.009400:   syscalls:sys_exit_accept4: 0x3
    300/300  [000] 5000.009000:  syscalls:sys_enter_read: fd: 0x00000004, buf: 0x0, count: 0x10
 `
@@ -57,11 +68,11 @@ func TestParseAcceptTrace(t *testing.T) {
 	}
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 	want := map[int]acceptStats{
-		100: {calls: 3, slow: 1, max: ms(3), slowTime: ms(3), blocked: ms(2), preempted: ms(0.4), softirq: ms(0.2)},
+		100: {calls: 3, slow: 1, max: ms(3), slowTime: ms(3), blocked: ms(2), preempted: ms(0.4), softirq: ms(0.2), stolen: ms(0.3)},
 		// An accept that failed (EAGAIN) is a call too; no switch of
 		// thread 200 is in the trace, so its 2.5 ms were on CPU 1. The
 		// softirq still open at its exit is not counted.
-		200: {calls: 1, slow: 1, max: ms(2.5), slowTime: ms(2.5), softirq: ms(1)},
+		200: {calls: 1, slow: 1, max: ms(2.5), slowTime: ms(2.5), softirq: ms(1), stolen: ms(0.5)},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("parseAcceptTrace: %d processes %+v, want %d", len(got), got, len(want))
@@ -92,6 +103,10 @@ func TestParseAcceptTraceErrors(t *testing.T) {
 			`perf script line 1: want [CPU] second: " 1/1 [1 1.0: irq:softirq_exit: vec=3"`},
 		{" 1/1 [0] 1.0 syscalls:sys_exit_accept: 0x3",
 			`perf script line 1: want a time in seconds with a colon third: " 1/1 [0] 1.0 syscalls:sys_exit_accept: 0x3"`},
+		{" 1/1 [0] 1.0: sched:sched_stat_runtime: comm=a pid=1 [ns]",
+			`perf script line 1: want pid= and runtime= in a sched_stat_runtime: " 1/1 [0] 1.0: sched:sched_stat_runtime: comm=a pid=1 [ns]"`},
+		{" 1/1 [0] 1.0: sched:sched_stat_runtime: comm=a pid=-1 runtime=5 [ns]",
+			`perf script line 1: want pid= and runtime= in a sched_stat_runtime: " 1/1 [0] 1.0: sched:sched_stat_runtime: comm=a pid=-1 runtime=5 [ns]"`},
 		{" 1/1 [0] 1.0: sched:sched_switch: prev_comm=a prev_pid=1 ==> next_comm=b next_pid=2",
 			`perf script line 1: want prev_pid=, prev_state= and next_pid= in a sched_switch: " 1/1 [0] 1.0: sched:sched_switch: prev_comm=a prev_pid=1 ==> next_comm=b next_pid=2"`},
 	}
@@ -145,6 +160,7 @@ func FuzzParseAcceptTrace(f *testing.F) {
 		for pid, s := range got {
 			// A slow call's switched-out time lies inside the call.
 			if s.calls < 1 || s.slow > s.calls || s.max < 0 || s.blocked < 0 || s.preempted < 0 || s.softirq < 0 ||
+				s.stolen < 0 || s.stolen > s.slowTime-s.blocked-s.preempted ||
 				s.running() < 0 || float64(s.slowTime) > float64(s.slow)*float64(s.max) || (s.slow > 0) != (s.max > slowAccept) {
 				t.Fatalf("process %d: %+v", pid, s)
 			}
