@@ -36,13 +36,13 @@ type acceptStats struct {
 	// connections, done in the call's context); time the hypervisor stole
 	// from the virtual CPU counts as running (or softirq).
 	slowTime, blocked, preempted, softirq time.Duration
-	// stolen is how much of the slow calls' time on a CPU the hypervisor
-	// stole at least, from the scheduler's updates of the calling thread's
-	// run time: that run time is counted on the task clock, which leaves
-	// out stolen time (CONFIG_PARAVIRT_TIME_ACCOUNTING; without it, or
-	// with CONFIG_IRQ_TIME_ACCOUNTING, which leaves out interrupts too,
-	// this is 0 or counts interrupts as stolen). An update covering part
-	// of a call counts only what cannot lie outside the call.
+	// stolen is how much of the slow calls' time on a CPU (running or in
+	// softirqs) the hypervisor stole at least, from the scheduler's
+	// updates of the calling thread's run time (see parseAcceptTrace).
+	// That run time is counted on the task clock, which leaves out stolen
+	// time with CONFIG_PARAVIRT_TIME_ACCOUNTING; without it this is about
+	// 0, and with CONFIG_IRQ_TIME_ACCOUNTING, which leaves out interrupt
+	// and softirq time too, it counts those as stolen.
 	stolen time.Duration
 }
 
@@ -160,7 +160,12 @@ func (a *acceptTracer) stop() (map[int]acceptStats, error) {
 	if err != nil && !isInterrupted(err) {
 		return nil, fmt.Errorf("perf record: %w (perf said: %s)", err, strings.TrimSpace(a.errb.String()))
 	}
-	script := exec.Command(perfBinary, "script", "-i", filepath.Join(a.dir, "perf.data"), "-F", "pid,tid,cpu,time,event,trace")
+	if n, err := perfLost(filepath.Join(a.dir, "perf.data")); err != nil || n > 0 {
+		// Lost switches or run-time updates make the figures wrong,
+		// not only short: say so rather than fail the whole run.
+		fmt.Fprintf(os.Stderr, "epmd-bench: -accept-trace: perf lost %d events (%v): this phase's accept figures are incomplete\n", n, err)
+	}
+	script := exec.Command(perfBinary, "script", "-i", filepath.Join(a.dir, "perf.data"), "-F", "pid,tid,cpu,time,event,trace", "--ns")
 	var errb bytes.Buffer
 	script.Stderr = &errb
 	out, err := script.StdoutPipe()
@@ -176,6 +181,31 @@ func (a *acceptTracer) stop() (map[int]acceptStats, error) {
 		return nil, fmt.Errorf("perf script: %w (perf said: %s)", err, strings.TrimSpace(errb.String()))
 	}
 	return got, perr
+}
+
+// perfLost returns how many events perf could not record into data, from
+// `perf report --stats`.
+func perfLost(data string) (int, error) {
+	out, err := exec.Command(perfBinary, "report", "--stats", "-i", data).Output()
+	if err != nil {
+		return 0, err
+	}
+	return parseLost(string(out)), nil
+}
+
+// parseLost adds up the LOST and LOST_SAMPLES counts of `perf report
+// --stats` output.
+func parseLost(stats string) int {
+	n := 0
+	for line := range strings.Lines(stats) {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (f[0] == "LOST" || f[0] == "LOST_SAMPLES") && f[1] == "events:" {
+			if v, err := strconv.Atoi(f[2]); err == nil && v > 0 {
+				n += v
+			}
+		}
+	}
+	return n
 }
 
 // isInterrupted reports whether perf ended on the SIGINT stop sends it.
@@ -225,12 +255,23 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 	callers := make(map[int]bool) // tids that entered an accept call
 	var calls []call
 	switches := make(map[int][]sw) // tid: its switches
-	// A thread's run time is updated while it is on a CPU (at its switch
-	// out, at ticks, at wakeups on its CPU): between two updates, or a
-	// switch in and an update, the wall-clock time it did not get is
-	// what the hypervisor stole.
-	onSince := make(map[int]int64)   // tid: its last switch in or update, while on a CPU
-	stolen := make(map[int][]steal)  // tid: its intervals with stolen time, in time order
+	// A thread's run time is updated while it is on a CPU (at ticks, at
+	// wakeups on its run queue, at its switch out): between two updates,
+	// or a switch in and an update, the wall-clock time it did not get is
+	// what the hypervisor stole, give or take stealSlack. The update made
+	// while switching it out may use a clock last read well before (the
+	// scheduler skips reading it again after a wakeup asked for the
+	// switch), which would count time it ran as stolen: an interval is
+	// kept only once a later event shows that its update was not that one.
+	onSince := make(map[int]int64)  // tid: its last switch in or update, while on a CPU
+	pending := make(map[int]steal)  // tid: the interval its last update ended
+	stolen := make(map[int][]steal) // tid: its intervals with stolen time, in time order
+	keep := func(tid int) {
+		if x, ok := pending[tid]; ok {
+			stolen[tid] = append(stolen[tid], x)
+			delete(pending, tid)
+		}
+	}
 	softirqs := make(map[int][]span) // cpu: its softirqs, in time order
 	inSoftirq := make(map[int]int64) // cpu: the softirq it runs, from
 	sc := bufio.NewScanner(r)
@@ -297,10 +338,13 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			if !callers[tid] {
 				break
 			}
-			if from, ok := onSince[tid]; ok && t >= from {
-				if lost := t - from - ran; lost > 0 {
-					stolen[tid] = append(stolen[tid], steal{span{from, t}, lost})
-				}
+			from, on := onSince[tid]
+			if on && t < from {
+				break // out of time order: not counted
+			}
+			keep(tid)
+			if lost := t - from - ran - int64(stealSlack); on && lost > 0 {
+				pending[tid] = steal{span{from, t}, lost}
 			}
 			onSince[tid] = t
 		case 'i':
@@ -323,15 +367,22 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			if callers[prev] {
 				switches[prev] = append(switches[prev], sw{t: t, out: true, runnable: strings.HasPrefix(state, "R")})
 				delete(onSince, prev)
+				delete(pending, prev) // the switch's own update
 			}
 			if callers[next] {
 				switches[next] = append(switches[next], sw{t: t, cpu: cpu})
-				onSince[next] = t
+				keep(next)
+				if x := stolen[next]; len(x) == 0 || t >= x[len(x)-1].t1 {
+					onSince[next] = t
+				}
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
+	}
+	for tid := range pending {
+		keep(tid) // the trace ended before any switch out
 	}
 	out := make(map[int]acceptStats)
 	for _, c := range calls {
@@ -367,8 +418,8 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			if on {
 				s.softirq += overlap(softirqs[cpu], from, c.t1)
 			}
-			// Out-of-order lines aside, the intervals lie where the
-			// thread was on a CPU.
+			// Lines out of time order or events perf lost aside, the
+			// intervals lie where the thread was on a CPU.
 			offCPU = s.blocked + s.preempted - offCPU
 			s.stolen += min(stolenAtLeast(stolen[c.tid], c.t0, c.t1), max(0, d-offCPU))
 		}
@@ -379,6 +430,11 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 
 // span is a time interval in nanoseconds, [t0, t1].
 type span struct{ t0, t1 int64 }
+
+// stealSlack is taken off the time each interval of a thread on a CPU
+// lost: its ends are the events' times, while its run time is measured on
+// the run queue's clock, read a little before each event.
+const stealSlack = 2 * time.Microsecond
 
 // steal is an interval of a thread on a CPU and how much of it (ns) its
 // task clock did not count.

@@ -17,18 +17,22 @@ import (
 // 200 makes one accept4 with 1 ms of softirqs inside, and exits a call
 // whose entry came before the trace; other events, other processes'
 // switches and the events of tasks perf has no record of (-1/-1) are
-// ignored. The scheduler's updates of thread 101's run time say the host
-// stole at least 0.05 ms of the slow call's first 0.2 ms on a CPU (0.15
-// ms of 0.3 ms, 0.1 ms of which before the call), 0.2 ms of its next 0.3
-// ms, and at least 0.05 ms of its last 0.1 ms; thread 200's say at least
-// 0.5 ms of its call's last 1.5 ms.
+// ignored. The scheduler's updates of thread 101's run time, less 2 µs
+// each (stealSlack), say the host stole 0.15 ms of 0.2 ms from 0.9 ms,
+// so at least 0.05 ms inside the slow call from 1.0 ms; 0.1 ms of 0.2 ms
+// inside it; and 0.1 ms of 0.15 ms from 3.9 ms, so at least 0.05 ms
+// before the call's exit at 4.0 ms. The updates made at its switches out
+// (1.2, 3.5 and 4.1 ms) may read a stale clock and are not counted.
+// Thread 200's say at least 0.5 ms of its call's last 1.5 ms; an update
+// out of time order (6.9 ms, after 7.0) is not counted.
 const acceptScript = `   100/101  [000] 5000.000100:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800
    100/101  [000] 5000.000600:   syscalls:sys_exit_accept4: 0x7
    100/101  [000] 5000.000900:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=40000 [ns]
    100/101  [000] 5000.001000:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800
    100/101  [000] 5000.001100:          irq:softirq_entry: vec=3 [action=NET_RX]
    100/101  [000] 5000.001150:           irq:softirq_exit: vec=3 [action=NET_RX]
-   100/101  [000] 5000.001200:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=150000 [ns]
+   100/101  [000] 5000.001100:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=48000 [ns]
+   100/101  [000] 5000.001200:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=0 [ns]
    100/101  [000] 5000.001200:         sched:sched_switch: prev_comm=chaos epmd prev_pid=101 prev_prio=120 prev_state=D ==> next_comm=swapper/0 next_pid=0 next_prio=120
      0/0    [000] 5000.002000:          irq:softirq_entry: vec=3 [action=NET_RX]
      0/0    [000] 5000.002500:           irq:softirq_exit: vec=3 [action=NET_RX]
@@ -36,7 +40,8 @@ const acceptScript = `   100/101  [000] 5000.000100:  syscalls:sys_enter_accept4
     -1/-1   [000] 5000.003300:         sched:sched_switch: prev_comm=kworker/0:1 prev_pid=19852 prev_prio=120 prev_state=R+ ==> next_comm=kworker/u8:3 next_pid=32056 next_prio=120
     -1/-1   [000] 5000.003400:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800
    100/101  [001] 5000.003400:          irq:softirq_entry: vec=3 [action=NET_RX]
-   100/101  [001] 5000.003500:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=100000 [ns]
+   100/101  [001] 5000.003400:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=98000 [ns]
+   100/101  [001] 5000.003500:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=0 [ns]
    100/101  [001] 5000.003500:         sched:sched_switch: prev_comm=chaos epmd prev_pid=101 prev_prio=120 prev_state=R+ ==> next_comm=bench next_pid=300 next_prio=120
    300/300  [001] 5000.003600:           irq:softirq_exit: vec=3 [action=NET_RX]
    300/300  [001] 5000.003700:   sched:sched_stat_runtime: comm=bench pid=300 runtime=1 [ns]
@@ -44,7 +49,8 @@ const acceptScript = `   100/101  [000] 5000.000100:  syscalls:sys_enter_accept4
    100/101  [000] 5000.003950:          irq:softirq_entry: vec=3 [action=NET_RX]
    100/101  [000] 5000.004000:   syscalls:sys_exit_accept4: 0x8
    100/101  [000] 5000.004050:           irq:softirq_exit: vec=3 [action=NET_RX]
-   100/101  [000] 5000.004100:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=50000 [ns]
+   100/101  [000] 5000.004050:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=48000 [ns]
+   100/101  [000] 5000.004100:   sched:sched_stat_runtime: comm=chaos epmd pid=101 runtime=0 [ns]
    100/101  [000] 5000.004100:         sched:sched_switch: prev_comm=chaos epmd prev_pid=101 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
    100/100  [001] 5000.004200:  syscalls:sys_enter_accept: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0
    100/100  [001] 5000.004210:   syscalls:sys_exit_accept: 0x9
@@ -52,11 +58,12 @@ const acceptScript = `   100/101  [000] 5000.000100:  syscalls:sys_enter_accept4
    200/200  [001] 5000.006000:  syscalls:sys_enter_accept4: fd: 0x00000004, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800
    200/200  [001] 5000.006500:           irq:softirq_exit: vec=3 [action=NET_RX]
    200/200  [001] 5000.007000:   sched:sched_stat_runtime: comm=a pid=b pid=200 runtime=5 [ns]
+   200/200  [001] 5000.006900:   sched:sched_stat_runtime: comm=a pid=200 runtime=0 [ns]
    200/200  [001] 5000.007000:          irq:softirq_entry: vec=3 [action=NET_RX]
    200/200  [001] 5000.008000:           irq:softirq_exit: vec=3 [action=NET_RX]
    200/200  [001] 5000.008100:          irq:softirq_entry: vec=3 [action=NET_RX]
    200/200  [001] 5000.008500:   syscalls:sys_exit_accept4: 0xfffffffffffffff5
-   200/200  [001] 5000.009000:   sched:sched_stat_runtime: comm=a pid=200 runtime=1000000 [ns]
+   200/200  [001] 5000.009000:   sched:sched_stat_runtime: comm=a pid=200 runtime=998000 [ns]
     -1/-1   [000] 5000.009400:   syscalls:sys_exit_accept4: 0x3
    300/300  [000] 5000.009000:  syscalls:sys_enter_read: fd: 0x00000004, buf: 0x0, count: 0x10
 `
@@ -68,7 +75,7 @@ func TestParseAcceptTrace(t *testing.T) {
 	}
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 	want := map[int]acceptStats{
-		100: {calls: 3, slow: 1, max: ms(3), slowTime: ms(3), blocked: ms(2), preempted: ms(0.4), softirq: ms(0.2), stolen: ms(0.3)},
+		100: {calls: 3, slow: 1, max: ms(3), slowTime: ms(3), blocked: ms(2), preempted: ms(0.4), softirq: ms(0.2), stolen: ms(0.2)},
 		// An accept that failed (EAGAIN) is a call too; no switch of
 		// thread 200 is in the trace, so its 2.5 ms were on CPU 1. The
 		// softirq still open at its exit is not counted.
@@ -120,6 +127,24 @@ func TestParseAcceptTraceErrors(t *testing.T) {
 	got, err := parseAcceptTrace(strings.NewReader("x y\n x/1 [0] 1.0 sched:sched_wakeup: comm=a\n\n"))
 	if err != nil || len(got) != 0 {
 		t.Errorf("other events: %v, %v; want none and no error", got, err)
+	}
+}
+
+func TestParseLost(t *testing.T) {
+	const stats = `
+Aggregated stats:
+           TOTAL events:      92441
+            LOST events:         12  ( 0.0%)
+          SAMPLE events:      90270  (97.7%)
+    LOST_SAMPLES events:          3  ( 0.0%)
+sched:sched_switch stats:
+          SAMPLE events:        917
+`
+	if n := parseLost(stats); n != 15 {
+		t.Errorf("parseLost = %d, want 15", n)
+	}
+	if n := parseLost("           TOTAL events:       9244\n          SAMPLE events:       9027  (97.7%)\n"); n != 0 {
+		t.Errorf("parseLost without lost events = %d, want 0", n)
 	}
 }
 

@@ -200,7 +200,7 @@ func (s sample) String() string {
 	str := fmt.Sprintf("%8.0f/s  p50 %v  p99 %v  p99.9 %v  n=%d  rss %.1f MiB (anonymous %.1f)  cpu server %.2f (%.1f µs/req) load %.2f  stolen %.1f %%",
 		s.perSec, s.p50, s.p99, s.p999, s.n, float64(s.rss)/(1<<20), float64(s.rssAnon)/(1<<20), s.serverCPU, float64(s.cpuPerReq)/1e3, s.loadCPU, 100*s.steal)
 	if s.accept.calls > 0 {
-		str += fmt.Sprintf("  accept calls %d, over %v %d (blocked %v, waiting for a CPU %v, in softirqs %v, running or stolen %v; stolen by the host at least %v), longest %v",
+		str += fmt.Sprintf("  accept calls %d, over %v %d (blocked %v, waiting for a CPU %v, in softirqs %v, running or stolen %v; of their time on a CPU, stolen by the host at least %v), longest %v",
 			s.accept.calls, slowAccept, s.accept.slow, s.accept.blocked, s.accept.preempted, s.accept.softirq, s.accept.running(), s.accept.stolen, s.accept.max)
 	}
 	if s.errors > 0 {
