@@ -520,49 +520,34 @@ func parseTraceTime(s string) (int64, bool) {
 	return secs*1e9 + ns, true
 }
 
-// parseRuntime reads pid (the thread's ID) and runtime (ns) from a
-// sched_stat_runtime's fields; a comm= with spaces or "=" in it comes
-// first, so the last of each counts.
-func parseRuntime(fields []string) (tid int, ran int64, ok bool) {
-	var haveTid, haveRan bool
-	for _, f := range fields {
-		k, v, found := strings.Cut(f, "=")
-		if !found {
-			continue
-		}
-		var err error
-		switch k {
-		case "pid":
-			tid, err = strconv.Atoi(v)
-			haveTid = err == nil && tid >= 0
-		case "runtime":
-			ran, err = strconv.ParseInt(v, 10, 64)
-			haveRan = err == nil && ran >= 0
+// lastField returns the value of the last key=value field with that key:
+// a comm= with spaces or "=" in it comes before the fields read here.
+func lastField(fields []string, key string) (string, bool) {
+	for i := len(fields) - 1; i >= 0; i-- {
+		if k, v, found := strings.Cut(fields[i], "="); found && k == key {
+			return v, true
 		}
 	}
-	return tid, ran, haveTid && haveRan
+	return "", false
+}
+
+// parseRuntime reads pid (the thread's ID) and runtime (ns) from a
+// sched_stat_runtime's fields.
+func parseRuntime(fields []string) (tid int, ran int64, ok bool) {
+	p, ok1 := lastField(fields, "pid")
+	r, ok2 := lastField(fields, "runtime")
+	tid, err1 := strconv.Atoi(p)
+	ran, err2 := strconv.ParseInt(r, 10, 64)
+	return tid, ran, ok1 && ok2 && err1 == nil && err2 == nil && tid >= 0 && ran >= 0
 }
 
 // parseSwitch reads prev_pid, prev_state and next_pid from a
 // sched_switch's fields.
 func parseSwitch(fields []string) (prev int, state string, next int, ok bool) {
-	var havePrev, haveState, haveNext bool
-	for _, f := range fields {
-		k, v, found := strings.Cut(f, "=")
-		if !found {
-			continue
-		}
-		var err error
-		switch k {
-		case "prev_pid":
-			prev, err = strconv.Atoi(v)
-			havePrev = err == nil
-		case "prev_state":
-			state, haveState = v, v != ""
-		case "next_pid":
-			next, err = strconv.Atoi(v)
-			haveNext = err == nil
-		}
-	}
-	return prev, state, next, havePrev && haveState && haveNext
+	p, ok1 := lastField(fields, "prev_pid")
+	state, ok2 := lastField(fields, "prev_state")
+	n, ok3 := lastField(fields, "next_pid")
+	prev, err1 := strconv.Atoi(p)
+	next, err2 := strconv.Atoi(n)
+	return prev, state, next, ok1 && ok2 && ok3 && err1 == nil && err2 == nil && state != ""
 }
