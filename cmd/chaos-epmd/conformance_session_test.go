@@ -125,8 +125,10 @@ var (
 	pidRE   = regexp.MustCompile(`MAINPID=\d+`)
 	// the "active name" table of -d -d -d: name#creation
 	tableRE = regexp.MustCompile(`"([^"]*)#\d+"`)
-	// the hex dump (-d -d) of an ALIVE2 reply: 'v'/'y', result 0, creation
-	dumpCreationRE = regexp.MustCompile(`(\*\*\*\*\* 00000000  7[69] 00)( [0-9a-f]{2})+ +\|[^|\n]*\|`)
+	// the hex dump (-d -d) of an ALIVE2 reply: 'v'/'y', result 0, creation.
+	// The text column runs to the line's last '|': a creation byte can be
+	// 0x7c, which the column prints as '|' too.
+	dumpCreationRE = regexp.MustCompile(`(\*\*\*\*\* 00000000  7[69] 00)( [0-9a-f]{2})+ +\|[^\n]*\|`)
 	// a hex dump line of DUMP text: the fd digits are in the hex column too
 	dumpFdRE = regexp.MustCompile(`(\*\*\*\*\* [0-9a-f]{8}  )[0-9a-f ]+(\|[^|\n]*fd[^|\n]*\|)`)
 )
@@ -167,6 +169,32 @@ func (s *session) quote(b []byte) string {
 		}
 	}
 	return prefix + strconv.Quote(s.norm(string(b)))
+}
+
+// TestNormCreationDump pins the creation mask on -d -d hex dumps of ALIVE2
+// replies, whatever bytes the creation holds: a 0x7c byte prints as '|'
+// in the text column, and a mask that stopped at the first '|' left the
+// rest of the column behind, different for the two servers.
+func TestNormCreationDump(t *testing.T) {
+	s := newSession(&server{})
+	for _, tc := range []struct{ in, want string }{
+		{"***** 00000000  76 00 6a 0b 7c 46                                 |v.j.|F|\r\n",
+			"***** 00000000  76 00 <CREATION>\r\n"},
+		{"***** 00000000  76 00 7c 7c 7c 7c                                 |v.||||||\r\n",
+			"***** 00000000  76 00 <CREATION>\r\n"},
+		{"***** 00000000  79 00 00 7c                                       |y..||\r\n",
+			"***** 00000000  79 00 <CREATION>\r\n"},
+		{"***** 00000000  76 00 6a 53 01 02                                 |v.jS..|\r\n" +
+			"epmd: Sat Dec  5 00:00:00 2026: ** sent ALIVE2_RESP for \"a|b\"\r\n",
+			"***** 00000000  76 00 <CREATION>\r\nepmd: CTIME: ** sent ALIVE2_RESP for \"a|b\"\r\n"},
+		// an error reply keeps its bytes: result 1, creation 99
+		{"***** 00000000  76 01 00 00 00 63                                 |v....c|\r\n",
+			"***** 00000000  76 01 00 00 00 63                                 |v....c|\r\n"},
+	} {
+		if got := s.norm(tc.in); got != tc.want {
+			t.Errorf("norm(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+	}
 }
 
 // ---------------------------------------------------------------------------
