@@ -44,6 +44,17 @@ type acceptStats struct {
 	// 0, and with CONFIG_IRQ_TIME_ACCOUNTING, which leaves out interrupt
 	// and softirq time too, it counts those as stolen.
 	stolen time.Duration
+	// dark is how much of the slow calls' time on a CPU that CPU took no
+	// timer interrupt: the trace samples every CPU on a timer each
+	// tickPeriod while it runs a task, and a sample late by more than
+	// tickSlack leaves the time from when it was due to when it came
+	// dark. The virtual CPU did not run then (a hypervisor that exposes
+	// no steal time, as this project's Firecracker machines do, leaves
+	// stolen above at 0), or it ran with its interrupts off.
+	dark time.Duration
+	// slowLit counts the slow calls that took longer than slowAccept
+	// even without their dark time.
+	slowLit int
 }
 
 // running is the slow calls' time on a CPU outside softirqs (or stolen by
@@ -52,13 +63,28 @@ func (s acceptStats) running() time.Duration {
 	return s.slowTime - s.blocked - s.preempted - s.softirq
 }
 
+// tickPeriod is the period of the timer samples the trace takes on every
+// CPU; a sample later than tickPeriod+tickSlack after the one before it
+// on its CPU marks dark time (see acceptStats.dark). At 10,000 samples a
+// second per CPU the timer costs each CPU about 1 %; ordinary interrupt
+// latency stays under tickSlack.
+const (
+	tickPeriod = 100 * time.Microsecond
+	tickSlack  = 20 * time.Microsecond
+)
+
+// tickEvent is the timer sampling event, as perf names it in its output.
+var tickEvent = fmt.Sprintf("cpu-clock/period=%d/", tickPeriod.Nanoseconds())
+
 // acceptTraceEvents are the perf events the trace records: every accept
-// call's entry and exit, every context switch, every softirq, and every
-// update of a thread's run time.
+// call's entry and exit, every context switch, every softirq, every
+// update of a thread's run time, and a timer sample on every CPU each
+// tickPeriod.
 var acceptTraceEvents = []string{
 	"sched:sched_switch", "irq:softirq_entry", "irq:softirq_exit", "sched:sched_stat_runtime",
 	"syscalls:sys_enter_accept", "syscalls:sys_exit_accept",
 	"syscalls:sys_enter_accept4", "syscalls:sys_exit_accept4",
+	tickEvent,
 }
 
 // perfBinary is the perf command the trace runs.
@@ -274,6 +300,7 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 	}
 	softirqs := make(map[int][]span) // cpu: its softirqs, in time order
 	inSoftirq := make(map[int]int64) // cpu: the softirq it runs, from
+	ticks := make(map[int][]int64)   // cpu: its timer samples, in time order
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -297,6 +324,8 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			kind = 'o'
 		case "sched:sched_stat_runtime":
 			kind = 'r'
+		case tickEvent:
+			kind = 't'
 		default:
 			continue
 		}
@@ -316,6 +345,12 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			return nil, bad("want a time in seconds with a colon third")
 		}
 		switch kind {
+		case 't':
+			// perf script sorts by time: a sample out of that order is
+			// not counted.
+			if tk := ticks[cpu]; len(tk) == 0 || t >= tk[len(tk)-1] {
+				ticks[cpu] = append(tk, t)
+			}
 		case 'e', 'x':
 			if pid < 0 || tid < 0 {
 				break // perf knows no task for the event: it is none of ours
@@ -384,6 +419,25 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 	for tid := range pending {
 		keep(tid) // the trace ended before any switch out
 	}
+	dark := make(map[int][]span) // cpu: the times its timer sample was overdue
+	for cpu, tk := range ticks {
+		for i := 1; i < len(tk); i++ {
+			if due := tk[i-1] + int64(tickPeriod); tk[i]-due > int64(tickSlack) {
+				dark[cpu] = append(dark[cpu], span{due, tk[i]})
+			}
+		}
+	}
+	// darkIn returns the dark time of cpu inside [a, b], a stretch of a
+	// thread on it. A CPU takes no samples while idle, and its first after
+	// a task is switched in can come a tickPeriod later, ending a span
+	// that began in the idle time: the stretch's first tickPeriod is left
+	// out, so the figure is a lower bound.
+	darkIn := func(cpu int, a, b int64) time.Duration {
+		if a += int64(tickPeriod); a >= b {
+			return 0
+		}
+		return overlap(dark[cpu], a, b)
+	}
 	out := make(map[int]acceptStats)
 	for _, c := range calls {
 		s := out[c.pid]
@@ -397,6 +451,7 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			// each switch out to the next switch in, then on that CPU.
 			cpu, from, on := c.cpu, c.t0, true
 			var off *sw
+			var callDark time.Duration
 			offCPU := s.blocked + s.preempted
 			for i, x := range switches[c.tid] {
 				if x.t < from || x.t > c.t1 { // perf script sorts by time: a line out of order is not counted
@@ -405,6 +460,7 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 				switch {
 				case x.out && on:
 					s.softirq += overlap(softirqs[cpu], from, x.t)
+					callDark += darkIn(cpu, from, x.t)
 					off, on = &switches[c.tid][i], false
 				case !x.out && off != nil && x.t >= off.t:
 					if off.runnable {
@@ -417,6 +473,11 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			}
 			if on {
 				s.softirq += overlap(softirqs[cpu], from, c.t1)
+				callDark += darkIn(cpu, from, c.t1)
+			}
+			s.dark += callDark
+			if d-callDark > slowAccept {
+				s.slowLit++
 			}
 			// Lines out of time order or events perf lost aside, the
 			// intervals lie where the thread was on a CPU.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -75,11 +76,11 @@ func TestParseAcceptTrace(t *testing.T) {
 	}
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 	want := map[int]acceptStats{
-		100: {calls: 3, slow: 1, max: ms(3), slowTime: ms(3), blocked: ms(2), preempted: ms(0.4), softirq: ms(0.2), stolen: ms(0.2)},
+		100: {calls: 3, slow: 1, max: ms(3), slowTime: ms(3), blocked: ms(2), preempted: ms(0.4), softirq: ms(0.2), stolen: ms(0.2), slowLit: 1},
 		// An accept that failed (EAGAIN) is a call too; no switch of
 		// thread 200 is in the trace, so its 2.5 ms were on CPU 1. The
 		// softirq still open at its exit is not counted.
-		200: {calls: 1, slow: 1, max: ms(2.5), slowTime: ms(2.5), softirq: ms(1), stolen: ms(0.5)},
+		200: {calls: 1, slow: 1, max: ms(2.5), slowTime: ms(2.5), softirq: ms(1), stolen: ms(0.5), slowLit: 1},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("parseAcceptTrace: %d processes %+v, want %d", len(got), got, len(want))
@@ -91,6 +92,64 @@ func TestParseAcceptTrace(t *testing.T) {
 	}
 	if r := got[100].running(); r != ms(0.4) {
 		t.Errorf("process 100 ran %v of its slow call outside softirqs, want 400µs", r)
+	}
+}
+
+// The timer samples: process 400's accept on CPU 0 (1.0 to 4.0 ms)
+// sees its CPU's samples every 0.1 ms up to 1.5 ms, then none until 3.7
+// ms: the sample due at 1.6 ms came 2.1 ms late, and that is dark time.
+// The one at 3.915 ms is 15 µs late, under tickSlack; the one at 4.045
+// ms ends a dark span after the call. So 0.9 ms of the 3 ms call was lit,
+// and it is not over 1 ms without its dark time. Process 500's thread is
+// switched in on CPU 1, idle since 0.6 ms, at 4.95 ms and enters accept4
+// at 5.0 ms: the span from 0.7 ms to its CPU's first sample at 5.03 ms
+// lies in the stretch's first tickPeriod from the entry, left out; the
+// span from 5.23 to 5.63 ms counts, leaving 1.1 ms lit of its 1.5 ms
+// call. CPU 1's idle span does not count for CPU 0's call, nor the late
+// samples of CPU 0 (from 1.6 ms) for CPU 1's.
+func TestParseAcceptTraceDark(t *testing.T) {
+	var b strings.Builder
+	tick := func(cpu int, us ...int) {
+		for _, u := range us {
+			fmt.Fprintf(&b, "     0/0    [%03d] 6000.%06d: %s: \n", cpu, u, tickEvent)
+		}
+	}
+	every := func(from, to int) (us []int) {
+		for u := from; u <= to; u += 100 {
+			us = append(us, u)
+		}
+		return us
+	}
+	tick(1, 500, 600)
+	tick(0, every(800, 1000)...)
+	b.WriteString("   400/401  [000] 6000.001000:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800\n")
+	tick(0, every(1100, 1500)...)
+	tick(0, 3700, 3800, 3915)
+	b.WriteString("   400/401  [000] 6000.004000:   syscalls:sys_exit_accept4: 0x7\n")
+	tick(0, 4045)
+	b.WriteString("     0/0    [001] 6000.004950:         sched:sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=chaos next_pid=501 next_prio=120\n")
+	b.WriteString("   500/501  [001] 6000.005000:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800\n")
+	tick(1, 5030, 5130)
+	tick(1, every(5630, 6430)...)
+	b.WriteString("   500/501  [001] 6000.006500:   syscalls:sys_exit_accept4: 0x8\n")
+	tick(1, 6530)
+
+	got, err := parseAcceptTrace(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	want := map[int]acceptStats{
+		400: {calls: 1, slow: 1, max: ms(3), slowTime: ms(3), dark: ms(2.1)},
+		500: {calls: 1, slow: 1, max: ms(1.5), slowTime: ms(1.5), dark: ms(0.4), slowLit: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("parseAcceptTrace: %d processes %+v, want %d", len(got), got, len(want))
+	}
+	for pid, w := range want {
+		if got[pid] != w {
+			t.Errorf("process %d: %+v, want %+v", pid, got[pid], w)
+		}
 	}
 }
 
@@ -177,6 +236,7 @@ func TestParseTraceTime(t *testing.T) {
 func FuzzParseAcceptTrace(f *testing.F) {
 	f.Add(acceptScript)
 	f.Add(" 1/1 [0] 1.0: sched:sched_switch: prev_pid=1 prev_state=R ==> next_pid=1\n")
+	f.Add(" 0/0 [0] 1.0: " + tickEvent + ":\n 1/1 [0] 1.0001: syscalls:sys_enter_accept4: fd: 3\n 0/0 [0] 1.003: " + tickEvent + ":\n 1/1 [0] 1.004: syscalls:sys_exit_accept4: 0x4\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		got, err := parseAcceptTrace(strings.NewReader(in))
 		if err != nil {
@@ -186,6 +246,7 @@ func FuzzParseAcceptTrace(f *testing.F) {
 			// A slow call's switched-out time lies inside the call.
 			if s.calls < 1 || s.slow > s.calls || s.max < 0 || s.blocked < 0 || s.preempted < 0 || s.softirq < 0 ||
 				s.stolen < 0 || s.stolen > s.slowTime-s.blocked-s.preempted ||
+				s.dark < 0 || s.dark > s.slowTime-s.blocked-s.preempted || s.slowLit < 0 || s.slowLit > s.slow ||
 				s.running() < 0 || float64(s.slowTime) > float64(s.slow)*float64(s.max) || (s.slow > 0) != (s.max > slowAccept) {
 				t.Fatalf("process %d: %+v", pid, s)
 			}
