@@ -76,7 +76,7 @@ func TestParseAcceptTrace(t *testing.T) {
 	}
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 	want := map[int]acceptStats{
-		100: {calls: 3, slow: 1, max: ms(3), slowTime: ms(3), blocked: ms(2), preempted: ms(0.4), softirq: ms(0.2), stolen: ms(0.2), slowLit: 1},
+		100: {calls: 3, slow: 1, max: ms(3), slowTime: ms(3), blocked: ms(2), preempted: ms(0.4), softirq: ms(0.2), stolen: ms(0.2), slowLit: 1, onCPU: ms(0.5)},
 		// An accept that failed (EAGAIN) is a call too; no switch of
 		// thread 200 is in the trace, so its 2.5 ms were on CPU 1. The
 		// softirq still open at its exit is not counted.
@@ -95,44 +95,43 @@ func TestParseAcceptTrace(t *testing.T) {
 	}
 }
 
-// The timer samples: process 400's accept on CPU 0 (1.0 to 4.0 ms)
-// sees its CPU's samples every 0.1 ms up to 1.5 ms, then none until 3.7
-// ms: the sample due at 1.6 ms came 2.1 ms late, and that is dark time.
-// The one at 3.915 ms is 15 µs late, under tickSlack; the one at 4.045
-// ms ends a dark span after the call. So 0.9 ms of the 3 ms call was lit,
-// and it is not over 1 ms without its dark time. Process 500's thread is
-// switched in on CPU 1, idle since 0.6 ms, at 4.95 ms and enters accept4
-// at 5.0 ms: the span from 0.7 ms to its CPU's first sample at 5.03 ms
-// lies in the stretch's first tickPeriod from the entry, left out; the
-// span from 5.23 to 5.63 ms counts, leaving 1.1 ms lit of its 1.5 ms
-// call. CPU 1's idle span does not count for CPU 0's call, nor the late
-// samples of CPU 0 (from 1.6 ms) for CPU 1's.
+// The timer samples (one each 250 µs): process 400's accept on CPU 0
+// (1.0 to 4.0 ms) sees its CPU's samples up to 1.5 ms, then none until
+// 3.9 ms: the sample due at 1.75 ms came 2.15 ms late, and that is dark
+// time. So 0.85 ms of the 3 ms call was lit, and it is not over 1 ms
+// without its dark time. After the call, the sample at 4.415 ms is 15 µs
+// late, under tickSlack, and the one at 4.695 ms ends a dark span of 30
+// µs, outside the call. Process 500's thread is switched in on CPU 1,
+// idle since 0.75 ms, at 4.95 ms and enters accept4 at 5.0 ms: the CPU's
+// first sample after idle is due a tickPeriod after it left the idle
+// task, at 5.2 ms, so the one at 5.1 ms is not late; the span from 5.6 to
+// 6.0 ms counts, leaving 1.1 ms lit of its 1.5 ms call. CPU 1's idle time
+// does not count for CPU 0's call, nor CPU 0's late sample for CPU 1's.
+// Thread 501 is switched out at 6.7 ms: 1.75 ms on CPU 1, 0.4 ms of it
+// dark. Thread 401 is never switched in during the trace, so its time on
+// a CPU is not known.
 func TestParseAcceptTraceDark(t *testing.T) {
+	if tickPeriod != 250*time.Microsecond || tickSlack != 20*time.Microsecond {
+		t.Fatalf("the samples below are for a tickPeriod of 250µs and a tickSlack of 20µs, not %v and %v", tickPeriod, tickSlack)
+	}
 	var b strings.Builder
 	tick := func(cpu int, us ...int) {
 		for _, u := range us {
 			fmt.Fprintf(&b, "     0/0    [%03d] 6000.%06d: %s: \n", cpu, u, tickEvent)
 		}
 	}
-	every := func(from, to int) (us []int) {
-		for u := from; u <= to; u += 100 {
-			us = append(us, u)
-		}
-		return us
-	}
-	tick(1, 500, 600)
-	tick(0, every(800, 1000)...)
+	tick(1, 500, 750)
+	tick(0, 500, 750, 1000)
 	b.WriteString("   400/401  [000] 6000.001000:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800\n")
-	tick(0, every(1100, 1500)...)
-	tick(0, 3700, 3800, 3915)
+	tick(0, 1250, 1500, 3900)
 	b.WriteString("   400/401  [000] 6000.004000:   syscalls:sys_exit_accept4: 0x7\n")
-	tick(0, 4045)
+	tick(0, 4150, 4415, 4695)
 	b.WriteString("     0/0    [001] 6000.004950:         sched:sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=chaos next_pid=501 next_prio=120\n")
 	b.WriteString("   500/501  [001] 6000.005000:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800\n")
-	tick(1, 5030, 5130)
-	tick(1, every(5630, 6430)...)
+	tick(1, 5100, 5350, 6000, 6250, 6500)
 	b.WriteString("   500/501  [001] 6000.006500:   syscalls:sys_exit_accept4: 0x8\n")
-	tick(1, 6530)
+	b.WriteString("   500/501  [001] 6000.006700:         sched:sched_switch: prev_comm=chaos prev_pid=501 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120\n")
+	tick(1, 6750)
 
 	got, err := parseAcceptTrace(strings.NewReader(b.String()))
 	if err != nil {
@@ -140,8 +139,8 @@ func TestParseAcceptTraceDark(t *testing.T) {
 	}
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 	want := map[int]acceptStats{
-		400: {calls: 1, slow: 1, max: ms(3), slowTime: ms(3), dark: ms(2.1)},
-		500: {calls: 1, slow: 1, max: ms(1.5), slowTime: ms(1.5), dark: ms(0.4), slowLit: 1},
+		400: {calls: 1, slow: 1, max: ms(3), slowTime: ms(3), dark: ms(2.15)},
+		500: {calls: 1, slow: 1, max: ms(1.5), slowTime: ms(1.5), dark: ms(0.4), slowLit: 1, onCPU: ms(1.75), onCPUDark: ms(0.4)},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("parseAcceptTrace: %d processes %+v, want %d", len(got), got, len(want))
@@ -247,6 +246,7 @@ func FuzzParseAcceptTrace(f *testing.F) {
 			if s.calls < 1 || s.slow > s.calls || s.max < 0 || s.blocked < 0 || s.preempted < 0 || s.softirq < 0 ||
 				s.stolen < 0 || s.stolen > s.slowTime-s.blocked-s.preempted ||
 				s.dark < 0 || s.dark > s.slowTime-s.blocked-s.preempted || s.slowLit < 0 || s.slowLit > s.slow ||
+				s.onCPU < 0 || s.onCPUDark < 0 || s.onCPUDark > s.onCPU ||
 				s.running() < 0 || float64(s.slowTime) > float64(s.slow)*float64(s.max) || (s.slow > 0) != (s.max > slowAccept) {
 				t.Fatalf("process %d: %+v", pid, s)
 			}

@@ -200,8 +200,8 @@ func (s sample) String() string {
 	str := fmt.Sprintf("%8.0f/s  p50 %v  p99 %v  p99.9 %v  n=%d  rss %.1f MiB (anonymous %.1f)  cpu server %.2f (%.1f µs/req) load %.2f  stolen %.1f %%",
 		s.perSec, s.p50, s.p99, s.p999, s.n, float64(s.rss)/(1<<20), float64(s.rssAnon)/(1<<20), s.serverCPU, float64(s.cpuPerReq)/1e3, s.loadCPU, 100*s.steal)
 	if s.accept.calls > 0 {
-		str += fmt.Sprintf("  accept calls %d, over %v %d (blocked %v, waiting for a CPU %v, in softirqs %v, running or stolen %v; of their time on a CPU, stolen by the host at least %v, with no timer interrupt %v), over %v without that %d, longest %v",
-			s.accept.calls, slowAccept, s.accept.slow, s.accept.blocked, s.accept.preempted, s.accept.softirq, s.accept.running(), s.accept.stolen, s.accept.dark, slowAccept, s.accept.slowLit, s.accept.max)
+		str += fmt.Sprintf("  accept calls %d, over %v %d (blocked %v, waiting for a CPU %v, in softirqs %v, running or stolen %v; of their time on a CPU, stolen by the host at least %v, with no timer interrupt %v), over %v without that %d, longest %v; on a CPU %v, with no timer interrupt %v",
+			s.accept.calls, slowAccept, s.accept.slow, s.accept.blocked, s.accept.preempted, s.accept.softirq, s.accept.running(), s.accept.stolen, s.accept.dark, slowAccept, s.accept.slowLit, s.accept.max, s.accept.onCPU, s.accept.onCPUDark)
 	}
 	if s.errors > 0 {
 		str += fmt.Sprintf("  ERRORS %d (first: %s)", s.errors, s.firstErr)
@@ -553,6 +553,8 @@ func report(w io.Writer, targets, refs []string, phases []string, results map[st
 				line(ph, figure{"    their time on a CPU with no timer interrupt", func(s sample) float64 { return float64(s.accept.dark) }, ms}, sum)
 				line(ph, figure{"  accept calls over 1 ms without that time, all rounds", func(s sample) float64 { return float64(s.accept.slowLit) }, plain(0)}, sum)
 				line(ph, figure{"  longest accept call, all rounds", func(s sample) float64 { return float64(s.accept.max) }, ms}, largest)
+				line(ph, figure{"  server's time on a CPU", func(s sample) float64 { return float64(s.accept.onCPU) }, ms})
+				line(ph, figure{"    with no timer interrupt", func(s sample) float64 { return float64(s.accept.onCPUDark) }, ms})
 			}
 		}
 	}

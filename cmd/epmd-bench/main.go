@@ -126,7 +126,7 @@ func main() {
 	flag.StringVar(&c.benchOut, "benchout", "", "also write Go benchmark lines (for benchstat -col /target) to this `file`")
 	flag.Float64Var(&c.conntrackLimit, "conntrack-limit", 0.5, "wait before a phase while nf_conntrack_count exceeds this fraction of nf_conntrack_max")
 	flag.IntVar(&c.slices, "slices", 1, "cut each phase's work into this many slices, run on the targets in turn (A B A B ...), so that a change in the machine's speed during a phase falls on every target alike")
-	flag.BoolVar(&c.acceptTrace, "accept-trace", false, "record the targets' accept calls with perf (root; Debian: linux-perf) during the registration phases and report those over 1 ms, split into time blocked in the kernel, waiting for a CPU, in softirqs, and running (or stolen by the host), and how many stay over 1 ms without the time their CPU took no timer interrupt (the host did not run it)")
+	flag.BoolVar(&c.acceptTrace, "accept-trace", false, "record the targets' accept calls with perf (root; Debian: linux-perf) during the registration phases and report those over 1 ms, split into time blocked in the kernel, waiting for a CPU, in softirqs, and running (or stolen by the host), and how many stay over 1 ms without the time their CPU took no timer interrupt (the host did not run it), and each server's time on a CPU and how much of it had no timer interrupt")
 	flag.BoolVar(&c.verbose, "v", false, "print every phase's figures as it ends")
 	flag.Parse()
 	c.targets = targets

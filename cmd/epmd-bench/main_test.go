@@ -185,7 +185,7 @@ func TestAcceptTrace(t *testing.T) {
 	if len(calls) != 2 || calls[0] != "40 0 0.00×" || calls[1] != "40 0 0.00×" {
 		t.Fatalf("accept calls rows %q, want \"40 0 0.00×\" twice\n%s", calls, out)
 	}
-	for _, label := range []string{"accept calls over 1 ms, all rounds", "their time blocked", "their time waiting for a CPU", "their time in softirqs", "their time running or stolen", "their time stolen by the host, at least", "their time on a CPU with no timer interrupt", "accept calls over 1 ms without that time, all rounds", "longest accept call, all rounds"} {
+	for _, label := range []string{"accept calls over 1 ms, all rounds", "their time blocked", "their time waiting for a CPU", "their time in softirqs", "their time running or stolen", "their time stolen by the host, at least", "their time on a CPU with no timer interrupt", "accept calls over 1 ms without that time, all rounds", "longest accept call, all rounds", "server's time on a CPU", "with no timer interrupt"} {
 		if n := strings.Count(out, "  "+label+" "); n != 2 {
 			t.Errorf("%d %q rows, want 2\n%s", n, label, out)
 		}
