@@ -70,16 +70,15 @@ func (s acceptStats) running() time.Duration {
 	return s.slowTime - s.blocked - s.preempted - s.softirq
 }
 
-// tickPeriod is the period of the timer samples the trace takes on every
-// CPU; a sample later than tickSlack past its due time marks dark time
-// (see acceptStats.dark), so a stall of the virtual CPU shows as up to a
-// tickPeriod less than it was. On the project's virtual machine a sample
-// costs about 20–30 µs, most of it in the host's handling of the guest's
-// timer: two CPU-bound loops, one per core, took 1.03–1.20× as long
-// (median 1.11×, 6 pairs, 2026-12-05) with a sample each 250 µs, and
-// 1.25–1.37× with one each 100 µs (8 pairs). Of the samples of two busy
-// CPUs, 99 % came within 13 µs of due and 99.9 % within 32 µs (10 s,
-// 79,765 samples).
+// tickPeriod is the period of the timer samples the trace takes on
+// every CPU; a sample later than tickSlack past its due time marks dark
+// time (see acceptStats.dark), so a stall of the virtual CPU shows as
+// up to a tickPeriod less than it was. On the project's virtual machine
+// a sample costs a CPU about 20–30 µs: two CPU-bound loops, one per
+// core, took 1.03–1.20× as long (median 1.11×, 6 pairs, 2026-12-05)
+// with a sample each 250 µs, and 1.25–1.37× with one each 100 µs (8
+// pairs). Of the samples of two busy CPUs, 99 % came within 13 µs of
+// due and 99.9 % within 32 µs (10 s, 79,765 samples).
 const (
 	tickPeriod = 250 * time.Microsecond
 	tickSlack  = 20 * time.Microsecond
