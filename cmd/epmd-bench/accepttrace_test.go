@@ -99,17 +99,17 @@ func TestParseAcceptTrace(t *testing.T) {
 // (1.0 to 4.0 ms) sees its CPU's samples up to 1.5 ms, then none until
 // 3.9 ms: the sample due at 1.75 ms came 2.15 ms late, and that is dark
 // time. So 0.85 ms of the 3 ms call was lit, and it is not over 1 ms
-// without its dark time. After the call, the sample at 4.415 ms is 15 µs
-// late, under tickSlack, and the one at 4.695 ms ends a dark span of 30
-// µs, outside the call. Process 500's thread is switched in on CPU 1,
-// idle since 0.75 ms, at 4.95 ms and enters accept4 at 5.0 ms: the CPU's
-// first sample after idle is due a tickPeriod after it left the idle
-// task, at 5.2 ms, so the one at 5.1 ms is not late; the span from 5.6 to
-// 6.0 ms counts, leaving 1.1 ms lit of its 1.5 ms call. CPU 1's idle time
-// does not count for CPU 0's call, nor CPU 0's late sample for CPU 1's.
-// Thread 501 is switched out at 6.7 ms: 1.75 ms on CPU 1, 0.4 ms of it
-// dark. Thread 401 is never switched in during the trace, so its time on
-// a CPU is not known.
+// without its dark time. After the call, the sample at 4.695 ms ends a
+// dark span of 30 µs, outside the call. Process 500's thread is
+// switched in on CPU 1, idle since 0.75 ms, at 4.95 ms and enters
+// accept4 at 5.0 ms: the CPU's first sample after idle is due a
+// tickPeriod after it left the idle task, at 5.2 ms, so the one at 5.1
+// ms is not late; the span from 5.6 to 6.0 ms counts, leaving 1.1 ms
+// lit of its 1.5 ms call, and the sample at 6.265 ms is 15 µs late,
+// under tickSlack. CPU 1's idle time does not count for CPU 0's call,
+// nor CPU 0's late sample for CPU 1's. Thread 501 is switched out at
+// 6.7 ms: 1.75 ms on CPU 1, 0.4 ms of it dark. Thread 401 is never
+// switched in during the trace, so its time on a CPU is not known.
 func TestParseAcceptTraceDark(t *testing.T) {
 	if tickPeriod != 250*time.Microsecond || tickSlack != 20*time.Microsecond {
 		t.Fatalf("the samples below are for a tickPeriod of 250µs and a tickSlack of 20µs, not %v and %v", tickPeriod, tickSlack)
@@ -128,7 +128,7 @@ func TestParseAcceptTraceDark(t *testing.T) {
 	tick(0, 4150, 4415, 4695)
 	b.WriteString("     0/0    [001] 6000.004950:         sched:sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=chaos next_pid=501 next_prio=120\n")
 	b.WriteString("   500/501  [001] 6000.005000:  syscalls:sys_enter_accept4: fd: 0x00000003, upeer_sockaddr: 0x0, upeer_addrlen: 0x0, flags: 0x00080800\n")
-	tick(1, 5100, 5350, 6000, 6250, 6500)
+	tick(1, 5100, 5350, 6000, 6265, 6500)
 	b.WriteString("   500/501  [001] 6000.006500:   syscalls:sys_exit_accept4: 0x8\n")
 	b.WriteString("   500/501  [001] 6000.006700:         sched:sched_switch: prev_comm=chaos prev_pid=501 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120\n")
 	tick(1, 6750)
