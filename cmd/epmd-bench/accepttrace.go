@@ -471,12 +471,6 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			}
 		}
 	}
-	darkIn := func(cpu int, a, b int64) time.Duration {
-		if a >= b {
-			return 0
-		}
-		return overlap(dark[cpu], a, b)
-	}
 	out := make(map[int]acceptStats)
 	for _, c := range calls {
 		s := out[c.pid]
@@ -491,6 +485,10 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 			cpu, from, on := c.cpu, c.t0, true
 			var off *sw
 			var callDark time.Duration
+			ranOn := func(cpu int, a, b int64) { // a stretch of the call on a CPU
+				s.softirq += overlap(softirqs[cpu], a, b)
+				callDark += overlap(dark[cpu], a, b)
+			}
 			offCPU := s.blocked + s.preempted
 			for i, x := range switches[c.tid] {
 				if x.t < from || x.t > c.t1 { // perf script sorts by time: a line out of order is not counted
@@ -498,8 +496,7 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 				}
 				switch {
 				case x.out && on:
-					s.softirq += overlap(softirqs[cpu], from, x.t)
-					callDark += darkIn(cpu, from, x.t)
+					ranOn(cpu, from, x.t)
 					off, on = &switches[c.tid][i], false
 				case !x.out && off != nil && x.t >= off.t:
 					if off.runnable {
@@ -511,8 +508,7 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 				}
 			}
 			if on {
-				s.softirq += overlap(softirqs[cpu], from, c.t1)
-				callDark += darkIn(cpu, from, c.t1)
+				ranOn(cpu, from, c.t1)
 			}
 			s.dark += callDark
 			if d-callDark > slowAccept {
@@ -528,7 +524,7 @@ func parseAcceptTrace(r io.Reader) (map[int]acceptStats, error) {
 	for _, x := range stretches {
 		if s, ok := out[x.pid]; ok {
 			s.onCPU += time.Duration(x.t1 - x.t0)
-			s.onCPUDark += darkIn(x.cpu, x.t0, x.t1)
+			s.onCPUDark += overlap(dark[x.cpu], x.t0, x.t1)
 			out[x.pid] = s
 		}
 	}
