@@ -95,17 +95,21 @@ otp-suite: deps build
 ## bench: micro-benchmarks (codec, registry, handler chain, injector), then
 ## the load comparison (1000 nodes, 4 clients) of the C epmd, chaos-epmd and,
 ## when its source is there, nullepmd: the machine's ceiling (NULLEPMD_SRC);
-## each phase in 4 slices taking turns, A B C A B C ... (-slices 4)
+## each phase in 4 slices taking turns, A B C A B C ... (-slices 4). With
+## nullepmd, a second one (null2) runs too: null2/null is what this machine's
+## noise alone makes of two equal servers in the same run, the scale against
+## which to read chaos/null
 NULLEPMD_SRC ?= $(wildcard ../shared/tools/nullepmd/nullepmd.c)
 BENCH_TARGETS = -target 'C=epmd -port 14369 -relaxed_command_check' \
 	  $(if $(NULLEPMD_SRC),-target 'null=build/nullepmd -port 14371') \
 	  -target 'chaos=$(BIN) -port 14370 -relaxed_command_check' \
 	  -ref C $(if $(NULLEPMD_SRC),-ref null)
+BENCH_CONTROL = $(if $(NULLEPMD_SRC),-target 'null2=build/nullepmd -port 14374')
 BUILD_NULLEPMD = mkdir -p build $(if $(NULLEPMD_SRC),&& cc -O2 -Wall -o build/nullepmd $(NULLEPMD_SRC))
 bench: build deps
 	$(BUILD_NULLEPMD)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./epmd/ ./faults/ | tee build/bench-micro.txt
-	$(GO) run ./cmd/epmd-bench $(BENCH_TARGETS) -slices 4 -benchout build/bench-epmd.txt $(BENCHFLAGS)
+	$(GO) run ./cmd/epmd-bench $(BENCH_TARGETS) $(BENCH_CONTROL) -slices 4 -benchout build/bench-epmd.txt $(BENCHFLAGS)
 
 ## bench-accept: the same servers' accept calls while 1000 nodes register,
 ## traced with perf (root; deps installs linux-perf): calls over 1 ms, and
